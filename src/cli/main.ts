@@ -1,0 +1,72 @@
+import { Command, CommanderError } from "commander";
+import {
+  ConfigError,
+  describe,
+  GlobalClockError,
+  InvalidUpdaterError,
+  OutOfSyncUpdateError,
+  redact,
+} from "../errors.js";
+import { registerAdvance, registerNow } from "./clock-commands.js";
+
+/** Exit codes, as documented in the README. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, outOfSync: 3 } as const;
+
+/** A usage mistake found after parsing (a bad duration, a malformed URL). */
+export class UsageError extends GlobalClockError {
+  override name = "UsageError";
+}
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const defaultIo: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  env: process.env,
+};
+
+/** Runs the CLI on `argv` (without node and script) and resolves to the exit code. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const program = new Command("globalclock")
+    .description("One cluster-wide virtual clock, kept in a shared store.")
+    .option("--store <url>", "store URL (env GLOBALCLOCK_STORE; default sqlite:./globalclock.db)")
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, "")),
+      writeErr: (s) => io.err(s.replace(/\n$/, "")),
+      outputError: (s, write) => write(`globalclock: ${s.replace(/^error: /, "").trim()}`),
+    });
+  registerNow(program, io);
+  registerAdvance(program, io);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return EXIT.ok;
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+function report(err: unknown, io: Io): number {
+  if (err instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0.
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  const line = `globalclock: ${redact(describe(err))}`;
+  io.err(line);
+  if (err instanceof OutOfSyncUpdateError) return EXIT.outOfSync;
+  if (err instanceof InvalidUpdaterError && err.cause instanceof OutOfSyncUpdateError)
+    return EXIT.outOfSync;
+  if (err instanceof UsageError || err instanceof ConfigError) return EXIT.usage;
+  return EXIT.failure;
+}
+
+/** The store URL from --store, else GLOBALCLOCK_STORE, else the default. */
+export function storeUrl(program: Command, io: Io): string | undefined {
+  const opts = program.optsWithGlobals<{ store?: string }>();
+  return opts.store ?? (io.env.GLOBALCLOCK_STORE || undefined);
+}

@@ -1,0 +1,45 @@
+import { type DurationInput, toNanoseconds } from "./duration.js";
+import { ConfigError, redact } from "./errors.js";
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** A table, schema or collection name: letters, digits and underscores, not starting with a digit. */
+export function checkIdentifier(field: string, value: string): string {
+  if (!IDENTIFIER.test(value)) {
+    throw new ConfigError(
+      field,
+      `invalid ${field} ${JSON.stringify(value)}: use letters, digits and underscores (at most 63), not starting with a digit`,
+    );
+  }
+  return value;
+}
+
+/** A duration option in milliseconds (whole or fractional), validated. */
+export function durationMs(field: string, value: DurationInput): number {
+  return Number(toNanoseconds(value, field)) / 1e6;
+}
+
+/**
+ * Reads `?key=value` options from a store URL, refusing any key the store does not know,
+ * so that a typo is an error rather than a silently ignored setting.
+ */
+export function urlOptions(
+  kind: string,
+  params: URLSearchParams,
+  known: readonly string[],
+): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, value] of params) {
+    if (!known.includes(key)) {
+      const list = known.length ? known.join(", ") : "none";
+      throw new ConfigError("store", `unknown ${kind} store option "${key}" (known: ${list})`);
+    }
+    out.set(key, value);
+  }
+  return out;
+}
+
+/** A store URL made safe to print. */
+export function safeUrl(url: string): string {
+  return redact(url);
+}

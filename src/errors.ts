@@ -1,0 +1,100 @@
+/**
+ * The error hierarchy. Every error globalclock throws is a GlobalClockError;
+ * `cause` is kept wherever another error lies underneath.
+ */
+
+export class GlobalClockError extends Error {
+  override name = "GlobalClockError";
+}
+
+/** A compare-and-swap lost: another updater advanced the clock first. The updater stays usable. */
+export class OutOfSyncUpdateError extends GlobalClockError {
+  override name = "OutOfSyncUpdateError";
+  /** The view the failed advance was based on (ns since the global epoch). */
+  readonly expected: bigint;
+  /** The stored time read after the failed swap; the updater's new view. */
+  readonly actual: bigint;
+  constructor(expected: bigint, actual: bigint) {
+    super(
+      `clock was updated concurrently: expected ${expected}ns, found ${actual}ns; the updater now holds the new time and may retry`,
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * An updater hit a failure whose outcome is unknown (network, timeout, server error,
+ * corrupt record). Re-adding the time could make the clock run fast, so the updater
+ * refuses every later call; build a new one.
+ */
+export class InvalidUpdaterError extends GlobalClockError {
+  override name = "InvalidUpdaterError";
+  constructor(cause: unknown) {
+    super(`updater is no longer valid: ${describe(cause)}; create a new updater`, { cause });
+  }
+}
+
+/** A second call was made on an Updater while one was still running. */
+export class ConcurrentUseError extends GlobalClockError {
+  override name = "ConcurrentUseError";
+  constructor(what: string) {
+    super(
+      `${what}: another call on this updater is still running; an Updater is not for concurrent use`,
+    );
+  }
+}
+
+/** The reader, updater or store was used after close(). */
+export class ClosedError extends GlobalClockError {
+  override name = "ClosedError";
+  constructor(what: string) {
+    super(`${what} is closed`);
+  }
+}
+
+/** Bad configuration or input; `field` names what is missing or wrong. */
+export class ConfigError extends GlobalClockError {
+  override name = "ConfigError";
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/** A duration that is negative, not a number, infinite, beyond int64, or unparseable. */
+export class InvalidDurationError extends ConfigError {
+  override name = "InvalidDurationError";
+}
+
+/** A store operation failed. `store` is the store kind, `operation` what was being done. */
+export class StoreError extends GlobalClockError {
+  override name = "StoreError";
+  readonly store: string;
+  readonly operation: string;
+  constructor(store: string, operation: string, message: string, options?: { cause?: unknown }) {
+    super(`${store} store: ${operation} failed: ${message}`, options);
+    this.store = store;
+    this.operation = operation;
+  }
+}
+
+/** The stored clock record is not a valid int64 nanosecond count. It is never overwritten. */
+export class CorruptRecordError extends StoreError {
+  override name = "CorruptRecordError";
+  constructor(store: string, operation: string, detail: string) {
+    super(store, operation, `corrupt clock record: ${detail}; it was left untouched`);
+  }
+}
+
+/** One line describing any thrown value, without a stack. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+
+/** Remove the password from anything that looks like a URL with credentials. */
+export function redact(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/\s]*)@/gi, "$1***@");
+}

@@ -1,0 +1,19 @@
+export { type DurationInput, formatDuration, toNanoseconds } from "./duration.js";
+export {
+  ClosedError,
+  ConcurrentUseError,
+  ConfigError,
+  CorruptRecordError,
+  GlobalClockError,
+  InvalidDurationError,
+  InvalidUpdaterError,
+  OutOfSyncUpdateError,
+  StoreError,
+} from "./errors.js";
+export { DEFAULT_STORE_URL, type OpenOptions, openReader, openStore, openUpdater } from "./open.js";
+export { Reader, type ReaderOptions, type WatchOptions } from "./reader.js";
+export type { ClockStore } from "./store.js";
+export { MemoryStore } from "./stores/memory.js";
+export { SqliteStore, type SqliteStoreOptions } from "./stores/sqlite.js";
+export { formatGlobalTime, type GlobalTime, globalEpoch, INT64_MAX, toDate } from "./time.js";
+export { Updater, type UpdaterOptions } from "./updater.js";

@@ -1,0 +1,83 @@
+import { ClosedError } from "./errors.js";
+import { sleep } from "./sleep.js";
+import type { ClockStore } from "./store.js";
+import { type GlobalTime, globalEpoch } from "./time.js";
+
+export interface ReaderOptions {
+  /** Called once by close(), e.g. to close the store the reader was opened on. */
+  onClose?: () => void | Promise<void>;
+}
+
+export interface WatchOptions {
+  signal?: AbortSignal;
+  /** How often to read when the store cannot push changes. Default 250 ms. */
+  pollIntervalMs?: number;
+}
+
+/** Reads global time. No cache: every now() asks the store. */
+export class Reader {
+  readonly #store: ClockStore;
+  readonly #onClose: (() => void | Promise<void>) | undefined;
+  #closed = false;
+
+  constructor(store: ClockStore, options: ReaderOptions = {}) {
+    this.#store = store;
+    this.#onClose = options.onClose;
+  }
+
+  /** The stored global time; the epoch when there is no record yet. */
+  async now(signal?: AbortSignal): Promise<GlobalTime> {
+    if (this.#closed) throw new ClosedError("reader");
+    return (await this.#store.read(signal)) ?? globalEpoch();
+  }
+
+  /**
+   * Yields the current time, then each later, greater time. Pushed by the store where it
+   * can (PostgreSQL LISTEN, etcd watch, change streams), else polled. Ends on abort.
+   */
+  async *watch(options: WatchOptions = {}): AsyncGenerator<GlobalTime, void, undefined> {
+    if (this.#closed) throw new ClosedError("reader");
+    const signal = options.signal ?? new AbortController().signal;
+    const store = this.#store;
+    // Subscribe first, then read, so that no change between the two is missed.
+    const source = store.watch ? store.watch(signal)[Symbol.asyncIterator]() : undefined;
+    let pending = source?.next(); // starts the subscription
+    let last = await this.now(signal);
+    yield last;
+    if (source && pending) {
+      try {
+        while (!signal.aborted) {
+          const next = await pending;
+          if (next.done) return;
+          if (next.value > last) {
+            last = next.value;
+            yield last;
+          }
+          pending = source.next();
+        }
+      } finally {
+        await source.return?.();
+      }
+      return;
+    }
+    const interval = options.pollIntervalMs ?? 250;
+    while (!signal.aborted) {
+      if (!(await sleep(interval, signal))) return;
+      const now = await this.now(signal);
+      if (now > last) {
+        last = now;
+        yield last;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#onClose?.();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,215 @@
+import { watch as watchFiles } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import Database from "better-sqlite3";
+import { checkIdentifier, durationMs } from "../config.js";
+import { ClosedError, ConfigError, describe, StoreError } from "../errors.js";
+import { latestValues } from "../push.js";
+import { checkStoredTime, wrongType } from "../record.js";
+import { sleep } from "../sleep.js";
+import type { ClockStore } from "../store.js";
+
+export interface SqliteStoreOptions {
+  /** Path of the database file. */
+  path: string;
+  /** Table holding the clock row. Default "globalclock". */
+  table?: string;
+  /**
+   * PRAGMA synchronous. "full" (default) makes every acknowledged advance survive a power
+   * loss; "normal" is faster in WAL mode but may lose the last advances on power loss.
+   */
+  synchronous?: "full" | "normal";
+  /** How long one operation may wait for another process's write lock. Default 5 s. */
+  busyTimeoutMs?: number;
+}
+
+const KIND = "sqlite";
+const ID = "g";
+
+type Busy = Error & { code?: string };
+const isBusy = (err: unknown): boolean =>
+  typeof (err as Busy)?.code === "string" &&
+  /^SQLITE_(BUSY|LOCKED)/.test((err as Busy).code as string);
+
+/**
+ * The embedded default: one row in a SQLite file, in WAL mode, durable by default.
+ * Several processes may share the file. better-sqlite3 is synchronous and its busy
+ * timeout would block the event loop, so the busy timeout is 0 and a locked write is
+ * retried here, asynchronously, with short jittered sleeps.
+ */
+export class SqliteStore implements ClockStore {
+  readonly kind = KIND;
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #busyTimeoutMs: number;
+  readonly #select: Database.Statement<[string], unknown>;
+  readonly #insert: Database.Statement<[string], unknown>;
+  readonly #update: Database.Statement<[bigint, string, bigint], unknown>;
+  #closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    const table = checkIdentifier("table", options.table ?? "globalclock");
+    const synchronous = options.synchronous ?? "full";
+    if (synchronous !== "full" && synchronous !== "normal") {
+      throw new ConfigError(
+        "synchronous",
+        `invalid synchronous "${synchronous}": use "full" or "normal"`,
+      );
+    }
+    if (!options.path)
+      throw new ConfigError("path", "missing path: use sqlite:PATH, e.g. sqlite:./globalclock.db");
+    this.path = resolve(options.path);
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    if (!(this.#busyTimeoutMs >= 0))
+      throw new ConfigError("busyTimeout", "invalid busyTimeout: must be ≥ 0");
+    try {
+      this.#db = new Database(this.path, { timeout: 0 });
+    } catch (err) {
+      throw new StoreError(KIND, "open", `cannot open ${this.path}: ${describe(err)}`, {
+        cause: err,
+      });
+    }
+    try {
+      this.#retrySync(() => {
+        this.#db.pragma("journal_mode = WAL");
+        this.#db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+        this.#db.exec(
+          `CREATE TABLE IF NOT EXISTS "${table}" (id TEXT PRIMARY KEY, time INTEGER NOT NULL)`,
+        );
+      });
+      this.#select = this.#db
+        .prepare<[string]>(`SELECT time FROM "${table}" WHERE id = ?`)
+        .pluck()
+        .safeIntegers();
+      this.#insert = this.#db.prepare<[string]>(
+        `INSERT INTO "${table}" (id, time) VALUES (?, 0) ON CONFLICT (id) DO NOTHING`,
+      );
+      this.#update = this.#db.prepare<[bigint, string, bigint]>(
+        `UPDATE "${table}" SET time = ? WHERE id = ? AND time = ?`,
+      );
+    } catch (err) {
+      this.#db.close();
+      throw new StoreError(KIND, "open", `cannot prepare ${this.path}: ${describe(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  read(signal?: AbortSignal): Promise<bigint | undefined> {
+    return this.#run("read", signal, () => this.#decode("read", this.#select.get(ID)));
+  }
+
+  ensure(signal?: AbortSignal): Promise<bigint> {
+    return this.#run("ensure", signal, () => {
+      this.#insert.run(ID);
+      return this.#decode("ensure", this.#select.get(ID)) as bigint;
+    });
+  }
+
+  compareAndSwap(old: bigint, next: bigint, signal?: AbortSignal): Promise<boolean> {
+    return this.#run("compareAndSwap", signal, () => this.#update.run(next, ID, old).changes === 1);
+  }
+
+  /**
+   * SQLite cannot push, but the operating system can: every commit by any process
+   * writes the WAL file, so a directory watch (inotify) wakes the reader, which then reads.
+   */
+  watch(signal: AbortSignal): AsyncIterable<bigint> {
+    if (this.#closed) throw new ClosedError("sqlite store");
+    const wal = `${basename(this.path)}-wal`;
+    return latestValues<bigint>(signal, (push, fail) => {
+      let reading = false;
+      let again = false;
+      const check = async () => {
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = true;
+        try {
+          do {
+            again = false;
+            const time = await this.read(signal);
+            if (time !== undefined) push(time);
+          } while (again && !signal.aborted);
+        } catch (err) {
+          if (!signal.aborted) fail(err);
+        } finally {
+          reading = false;
+        }
+      };
+      const watcher = watchFiles(dirname(this.path), { persistent: false }, (_event, file) => {
+        if (file === wal || file === basename(this.path)) void check();
+      });
+      watcher.on("error", fail);
+      return () => watcher.close();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #decode(operation: string, value: unknown): bigint | undefined {
+    if (value === undefined) return undefined;
+    if (typeof value !== "bigint") throw wrongType(KIND, operation, value);
+    return checkStoredTime(value, KIND, operation);
+  }
+
+  async #run<T>(operation: string, signal: AbortSignal | undefined, fn: () => T): Promise<T> {
+    const deadline = performance.now() + this.#busyTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new ClosedError("sqlite store");
+      signal?.throwIfAborted();
+      try {
+        return fn();
+      } catch (err) {
+        if (!isBusy(err)) {
+          if (err instanceof StoreError) throw err;
+          throw new StoreError(KIND, operation, describe(err), { cause: err });
+        }
+        if (performance.now() >= deadline) {
+          throw new StoreError(
+            KIND,
+            operation,
+            `database stayed locked for ${this.#busyTimeoutMs} ms`,
+            {
+              cause: err,
+            },
+          );
+        }
+      }
+      // Short, growing, jittered waits: a write holds the lock for well under a millisecond.
+      await sleep(Math.random() * Math.min(1 + attempt, 20));
+    }
+  }
+
+  #retrySync(fn: () => void): void {
+    const deadline = performance.now() + this.#busyTimeoutMs;
+    for (;;) {
+      try {
+        fn();
+        return;
+      } catch (err) {
+        if (!isBusy(err) || performance.now() >= deadline) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+      }
+    }
+  }
+}
+
+/** Options from a `sqlite:PATH?table=…&synchronous=…&busyTimeout=…` URL. */
+export function sqliteOptionsFromUrl(
+  path: string,
+  params: Map<string, string>,
+): SqliteStoreOptions {
+  const options: SqliteStoreOptions = { path };
+  const table = params.get("table");
+  if (table !== undefined) options.table = table;
+  const synchronous = params.get("synchronous");
+  if (synchronous !== undefined) options.synchronous = synchronous as "full" | "normal";
+  const busy = params.get("busyTimeout");
+  if (busy !== undefined) options.busyTimeoutMs = durationMs("busyTimeout", busy);
+  return options;
+}

@@ -1,0 +1,27 @@
+/**
+ * Global time: an exact int64 count of nanoseconds since the global epoch,
+ * which is the Unix epoch. A bigint everywhere; `Date` would lose the nanoseconds.
+ */
+
+export type GlobalTime = bigint;
+
+export const INT64_MAX = (1n << 63n) - 1n;
+
+const NS_PER_MS = 1_000_000n;
+
+/** The global epoch: 0 ns, the Unix epoch. A missing clock record reads as this. */
+export function globalEpoch(): GlobalTime {
+  return 0n;
+}
+
+/** The millisecond-precision `Date` of a global time (nanoseconds are truncated). */
+export function toDate(time: GlobalTime): Date {
+  return new Date(Number(time / NS_PER_MS));
+}
+
+/** RFC 3339 with all nine fractional digits, e.g. `1970-01-01T00:00:02.000000002Z`. */
+export function formatGlobalTime(time: GlobalTime): string {
+  const iso = toDate(time).toISOString(); // yyyy-mm-ddThh:mm:ss.mmmZ
+  const fraction = (time % 1_000_000_000n).toString().padStart(9, "0");
+  return `${iso.slice(0, 19)}.${fraction}Z`;
+}

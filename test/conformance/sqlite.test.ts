@@ -1,0 +1,34 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { SqliteStore } from "../../src/index.js";
+import { conformance } from "./suite.js";
+
+conformance("sqlite", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "globalclock-sqlite-"));
+  const path = join(dir, "clock.db");
+  const first = new SqliteStore({ path, table: "clock_conf" }); // creates the table
+  await first.close();
+  const raw = new Database(path);
+  raw.defaultSafeIntegers(true);
+  const put = (value: unknown) =>
+    raw.prepare("INSERT OR REPLACE INTO clock_conf (id, time) VALUES ('g', ?)").run(value);
+  return {
+    open: async () => new SqliteStore({ path, table: "clock_conf" }),
+    reset: async () => {
+      raw.prepare("DELETE FROM clock_conf").run();
+    },
+    plantWrongType: async () => {
+      put("twelve o'clock");
+    },
+    plantNegative: async () => {
+      put(-5n);
+    },
+    raw: async () => raw.prepare("SELECT id, time, typeof(time) AS type FROM clock_conf").all(),
+    close: async () => {
+      raw.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});

@@ -1,0 +1,174 @@
+/**
+ * The store conformance suite: one set of tests every ClockStore must pass. Each store's
+ * test file calls `conformance(harness)` with a way to open fresh connections to one
+ * clock and to plant raw data behind the store's back.
+ */
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { ClosedError, CorruptRecordError, Reader, Updater } from "../../src/index.js";
+import type { ClockStore } from "../../src/store.js";
+
+export interface StoreHarness {
+  /** Opens a new, separate connection to the clock under test. */
+  open(): Promise<ClockStore>;
+  /** Removes the clock record, through the raw driver. */
+  reset(): Promise<void>;
+  /** Writes a record whose time is of the wrong type (a string, a float, …). */
+  plantWrongType(): Promise<void>;
+  /** Writes a record whose time is a negative integer. */
+  plantNegative(): Promise<void>;
+  /** The record as the raw driver sees it, for checking that nothing was overwritten. */
+  raw(): Promise<unknown>;
+  /** Stops what the harness started. */
+  close(): Promise<void>;
+}
+
+export function conformance(name: string, start: () => Promise<StoreHarness>): void {
+  describe(`${name} store conformance`, () => {
+    let h: StoreHarness;
+    let a: ClockStore;
+    let b: ClockStore;
+
+    before(async () => {
+      h = await start();
+      a = await h.open();
+      b = await h.open();
+    });
+    after(async () => {
+      await a?.close();
+      await b?.close();
+      await h?.close();
+    });
+    beforeEach(async () => {
+      await h.reset();
+    });
+
+    test("a missing record reads as undefined, and as the epoch through a Reader", async () => {
+      assert.equal(await a.read(), undefined);
+      assert.equal(await new Reader(a).now(), 0n);
+    });
+
+    test("ensure creates the record at the epoch", async () => {
+      assert.equal(await a.ensure(), 0n);
+      assert.equal(await b.read(), 0n);
+    });
+
+    test("ensure never overwrites an existing record", async () => {
+      await a.ensure();
+      assert.equal(await a.compareAndSwap(0n, 5_000_000_007n), true);
+      assert.equal(await b.ensure(), 5_000_000_007n);
+      assert.equal(await a.read(), 5_000_000_007n);
+    });
+
+    test("compareAndSwap succeeds on the exact old value and fails otherwise", async () => {
+      await a.ensure();
+      assert.equal(await a.compareAndSwap(0n, 10n), true);
+      assert.equal(await b.compareAndSwap(0n, 20n), false);
+      assert.equal(await b.compareAndSwap(11n, 20n), false);
+      assert.equal(await a.read(), 10n);
+      assert.equal(await b.compareAndSwap(10n, 20n), true);
+      assert.equal(await a.read(), 20n);
+    });
+
+    test("compareAndSwap on a missing record fails and creates nothing", async () => {
+      assert.equal(await a.compareAndSwap(0n, 10n), false);
+      assert.equal(await a.read(), undefined);
+    });
+
+    test("two connections racing for 500 rounds: exactly one winner each round", async () => {
+      let time = await a.ensure();
+      for (let round = 0; round < 500; round++) {
+        const [wonA, wonB] = await Promise.all([
+          a.compareAndSwap(time, time + 1n),
+          b.compareAndSwap(time, time + 2n),
+        ]);
+        assert.equal(Number(wonA) + Number(wonB), 1, `round ${round}: wonA=${wonA} wonB=${wonB}`);
+        const expected = wonA ? time + 1n : time + 2n;
+        assert.equal(await b.read(), expected, `round ${round}`);
+        time = expected;
+      }
+    });
+
+    test("values near 2^62 and at int64's maximum round-trip exactly", async () => {
+      await a.ensure();
+      const big = (1n << 62n) + 123_456_789n;
+      assert.equal(await a.compareAndSwap(0n, big), true);
+      assert.equal(await b.read(), big);
+      const max = (1n << 63n) - 1n;
+      assert.equal(await b.compareAndSwap(big, max), true);
+      assert.equal(await a.read(), max);
+      assert.equal(await a.ensure(), max);
+    });
+
+    for (const [what, plant] of [
+      ["of the wrong type", (x: StoreHarness) => x.plantWrongType()],
+      ["negative", (x: StoreHarness) => x.plantNegative()],
+    ] as const) {
+      test(`a record ${what} is a CorruptRecordError and is left untouched`, async () => {
+        await plant(h);
+        const before = await h.raw();
+        await assert.rejects(a.read(), CorruptRecordError);
+        await assert.rejects(new Reader(a).now(), CorruptRecordError);
+        await assert.rejects(a.ensure(), CorruptRecordError);
+        await assert.rejects(Updater.create(b), CorruptRecordError);
+        // A swap may refuse or fail, but must not write.
+        await a.compareAndSwap(0n, 1n).catch(() => false);
+        await a.compareAndSwap(-1n, 1n).catch(() => false);
+        assert.deepEqual(await h.raw(), before);
+      });
+    }
+
+    test("an aborted signal rejects without writing", async () => {
+      await a.ensure();
+      const ac = new AbortController();
+      ac.abort();
+      await assert.rejects(a.compareAndSwap(0n, 1n, ac.signal));
+      await assert.rejects(a.read(ac.signal));
+      assert.equal(await b.read(), 0n);
+    });
+
+    test("a change by one connection reaches another's watch", { timeout: 20_000 }, async (t) => {
+      if (!b.watch) {
+        t.diagnostic(`${name} cannot push changes; Reader.watch polls it`);
+        return;
+      }
+      await a.ensure();
+      const ac = new AbortController();
+      const seen: bigint[] = [];
+      const done = (async () => {
+        for await (const time of new Reader(b).watch({
+          signal: ac.signal,
+          pollIntervalMs: 3_600_000,
+        })) {
+          seen.push(time);
+          if (time === 3n) ac.abort();
+        }
+      })();
+      // The Reader polls only once an hour here, so only a push can deliver 1, 2, 3 in time.
+      await new Promise((r) => setTimeout(r, 200));
+      for (const [old, next] of [
+        [0n, 1n],
+        [1n, 2n],
+        [2n, 3n],
+      ] as const) {
+        assert.equal(await a.compareAndSwap(old, next), true);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      await done;
+      assert.equal(seen[0], 0n);
+      assert.equal(seen.at(-1), 3n);
+      for (let i = 1; i < seen.length; i++)
+        assert.ok((seen[i] as bigint) > (seen[i - 1] as bigint));
+    });
+
+    test("close is idempotent and later calls fail clearly", async () => {
+      const c = await h.open();
+      await c.close();
+      await c.close();
+      await assert.rejects(
+        c.read(),
+        (err: unknown) => err instanceof ClosedError || err instanceof Error,
+      );
+    });
+  });
+}
