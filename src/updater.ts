@@ -100,6 +100,25 @@ export class Updater {
     }
   }
 
+  /**
+   * Re-reads the stored time and takes it as the view, e.g. after seeing another updater
+   * advance the clock. A failed read writes nothing, so it leaves the updater valid.
+   */
+  async refresh(signal?: AbortSignal): Promise<GlobalTime> {
+    this.#check("refresh");
+    this.#busy = true;
+    try {
+      const time = await this.#store.read(signal);
+      if (time === undefined) {
+        throw new StoreError(this.#store.kind, "refresh", "the clock record disappeared");
+      }
+      this.#view = time;
+      return time;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
