@@ -35,13 +35,15 @@ export async function* latestValues<T>(
         notify();
       },
     );
-    while (!signal.aborted) {
+    for (;;) {
+      // A value that arrived before the abort is still delivered (e.g. a final status).
       if (pending) {
         const { value } = pending;
         pending = undefined;
         yield value;
         continue;
       }
+      if (signal.aborted) return;
       if (failure) throw failure.err;
       await new Promise<void>((resolve) => {
         wake = resolve;

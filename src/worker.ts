@@ -50,6 +50,8 @@ export class UpdaterWorker {
   readonly #clock: WorkerClock;
   readonly #random: () => number;
   readonly #abort = new AbortController();
+  /** Aborted once the worker has fully stopped, after its last status. */
+  readonly #stopped = new AbortController();
   readonly #listeners = new Set<(status: WorkerStatus) => void>();
   readonly #done: Promise<void>;
   #status: WorkerStatus = Object.freeze({
@@ -87,7 +89,7 @@ export class UpdaterWorker {
 
   /** The current status, then each change, until `signal` aborts or the worker stops. */
   events(signal?: AbortSignal): AsyncIterable<WorkerStatus> {
-    const until = signal ? AbortSignal.any([signal, this.#abort.signal]) : this.#abort.signal;
+    const until = signal ? AbortSignal.any([signal, this.#stopped.signal]) : this.#stopped.signal;
     return latestValues<WorkerStatus>(until, (push) => {
       this.#listeners.add(push);
       push(this.#status);
@@ -120,6 +122,7 @@ export class UpdaterWorker {
     }
     await this.#dropUpdater();
     this.#set({ role: "stopped" });
+    this.#stopped.abort();
   }
 
   /** Builds an updater, then alternates active and stand-by turns until an error or abort. */
