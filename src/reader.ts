@@ -1,4 +1,4 @@
-import { ClosedError } from "./errors.js";
+import { ClosedError, ConfigError } from "./errors.js";
 import { sleep } from "./sleep.js";
 import type { ClockStore } from "./store.js";
 import { type GlobalTime, globalEpoch } from "./time.js";
@@ -21,6 +21,8 @@ export class Reader {
   #closed = false;
 
   constructor(store: ClockStore, options: ReaderOptions = {}) {
+    if (!store)
+      throw new ConfigError("store", "missing store: pass a ClockStore, e.g. openStore(url)");
     this.#store = store;
     this.#onClose = options.onClose;
   }

@@ -2,6 +2,7 @@ import { type DurationInput, toNanoseconds } from "./duration.js";
 import {
   ClosedError,
   ConcurrentUseError,
+  ConfigError,
   InvalidDurationError,
   InvalidUpdaterError,
   OutOfSyncUpdateError,
@@ -43,6 +44,8 @@ export class Updater {
 
   /** Makes the clock record if it is missing (at the epoch), never overwriting one. */
   static async create(store: ClockStore, options: UpdaterOptions = {}): Promise<Updater> {
+    if (!store)
+      throw new ConfigError("store", "missing store: pass a ClockStore, e.g. openStore(url)");
     const view = await store.ensure(options.signal);
     return new Updater(store, view, options.onClose);
   }
