@@ -1,4 +1,3 @@
-import parse from "parse-duration";
 import { InvalidDurationError } from "./errors.js";
 import { INT64_MAX } from "./time.js";
 
@@ -8,9 +7,17 @@ import { INT64_MAX } from "./time.js";
  */
 export type DurationInput = number | bigint | string;
 
-// One or more <number><unit> groups and nothing else. parse-duration does the
-// arithmetic; this only refuses what it would silently accept ("5", "1s junk").
-const STRICT = /^\s*(?:(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?\s*[a-zµμ]+\s*)+$/i;
+const UNITS: ReadonlyMap<string, bigint> = new Map([
+  ["ns", 1n],
+  ["us", 1_000n],
+  ["µs", 1_000n], // micro sign
+  ["μs", 1_000n], // Greek mu
+  ["ms", 1_000_000n],
+  ["s", 1_000_000_000n],
+  ["m", 60_000_000_000n],
+  ["h", 3_600_000_000_000n],
+  ["d", 86_400_000_000_000n],
+]);
 
 /**
  * Converts a duration to exact nanoseconds. Throws InvalidDurationError for a negative,
@@ -29,22 +36,47 @@ export function toNanoseconds(input: DurationInput, field = "duration"): bigint 
       throw invalid(field, input, "beyond the int64 nanosecond range");
     ns = BigInt(scaled);
   } else if (typeof input === "string") {
-    if (input.trim() === "0") return 0n;
-    if (input.trim().startsWith("-")) throw invalid(field, input, "negative");
-    if (!STRICT.test(input))
-      throw invalid(field, input, 'expected a number with a unit, e.g. "1.5s" or "250ms"');
-    const parsed = parse(input, "ns");
-    if (parsed === null || !Number.isFinite(parsed)) {
-      throw invalid(field, input, "unknown unit; use ns, us, ms, s, m, h, d");
-    }
-    if (parsed >= 2 ** 63) throw invalid(field, input, "beyond the int64 nanosecond range");
-    ns = BigInt(Math.round(parsed));
+    ns = parseDuration(input, field);
   } else {
     throw invalid(field, input, "expected milliseconds (number), nanoseconds (bigint) or a string");
   }
   if (ns < 0n) throw invalid(field, input, "negative");
   if (ns > INT64_MAX) throw invalid(field, input, "beyond the int64 nanosecond range");
   return ns;
+}
+
+/**
+ * One or more <decimal><unit> groups, in exact integer arithmetic: a float would lose
+ * nanoseconds beyond 2^53 ns (about 104 days).
+ */
+function parseDuration(input: string, field: string): bigint {
+  const text = input.trim();
+  if (text === "0") return 0n;
+  if (text.startsWith("-")) throw invalid(field, input, "negative");
+  const group = /(\d*)(?:\.(\d*))?\s*([^\d\s.]*)\s*/y;
+  let total = 0n;
+  for (let at = 0; at < text.length || at === 0; ) {
+    group.lastIndex = at;
+    const [all = "", whole = "", fraction = "", unit = ""] = group.exec(text) ?? [];
+    if (whole + fraction === "" || unit === "") {
+      throw invalid(field, input, 'expected a number with a unit, e.g. "1.5s" or "250ms"');
+    }
+    const size = UNITS.get(unit);
+    if (size === undefined) {
+      throw invalid(
+        field,
+        input,
+        `unknown unit ${JSON.stringify(unit)}; use ns, us, ms, s, m, h, d`,
+      );
+    }
+    const scale = 10n ** BigInt(fraction.length);
+    const scaled = BigInt(whole + fraction || "0") * size;
+    if (scaled % scale !== 0n) throw invalid(field, input, "finer than a nanosecond");
+    total += scaled / scale;
+    if (total > INT64_MAX) throw invalid(field, input, "beyond the int64 nanosecond range");
+    at += all.length;
+  }
+  return total;
 }
 
 function invalid(field: string, input: unknown, why: string): InvalidDurationError {
