@@ -21,6 +21,9 @@ export function toDate(time: GlobalTime): Date {
 
 /** RFC 3339 with all nine fractional digits, e.g. `1970-01-01T00:00:02.000000002Z`. */
 export function formatGlobalTime(time: GlobalTime): string {
+  if (time < 0n || time > INT64_MAX) {
+    throw new RangeError(`${time} is not a global time (0 to ${INT64_MAX} ns)`);
+  }
   const iso = toDate(time).toISOString(); // yyyy-mm-ddThh:mm:ss.mmmZ
   const fraction = (time % 1_000_000_000n).toString().padStart(9, "0");
   return `${iso.slice(0, 19)}.${fraction}Z`;
