@@ -94,7 +94,14 @@ export function describe(err: unknown): string {
   return String(err);
 }
 
-/** Remove the password from anything that looks like a URL with credentials. */
+/**
+ * Removes passwords from anything that looks like a URL with credentials, and from
+ * `password=` parameters. A password may hold characters a URL should have encoded
+ * (`@`, `/`, `?`, `#`), so it runs to the last `@` before whitespace: hiding too much
+ * is better than showing part of a password.
+ */
 export function redact(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/\s]*)@/gi, "$1***@");
+  return text
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)\S*@/gi, "$1***@")
+    .replace(/(password=)[^&#\s]*/gi, "$1***");
 }
