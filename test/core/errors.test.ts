@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import fc from "fast-check";
+import { describe as describeError, redact } from "../../src/errors.js";
+import {
+  ClosedError,
+  ConcurrentUseError,
+  ConfigError,
+  CorruptRecordError,
+  GlobalClockError,
+  InvalidDurationError,
+  InvalidUpdaterError,
+  OutOfSyncUpdateError,
+  StoreError,
+} from "../../src/index.js";
+
+describe("redact", () => {
+  const cases: Array<[string, string]> = [
+    ["postgres://user:secret@host/db", "postgres://user:***@host/db"],
+    ["POSTGRES://U:secret@H", "POSTGRES://U:***@H"],
+    ["mongodb://u:p%40ss@h1,h2/db?x=1", "mongodb://u:***@h1,h2/db?x=1"],
+    ["etcd://:secret@h:2379", "etcd://:***@h:2379"],
+    ["foo://user:secret@host/", "foo://user:***@host/"],
+    [
+      "failed: postgres://a:secret@c and mongodb+srv://x:secret@z",
+      "failed: postgres://a:***@c and mongodb+srv://x:***@z",
+    ],
+    ['open "postgres://u:secret@h:5432/db" failed', 'open "postgres://u:***@h:5432/db" failed'],
+    // characters a careless URL leaves unencoded in the password
+    ["postgres://user:sec@ret@host/db", "postgres://user:***@host/db"],
+    ["postgres://user:se:cret@host", "postgres://user:***@host"],
+    ["postgres://user:se/cret@host/db", "postgres://user:***@host/db"],
+    ["postgres://user:se?cr#et@host/db", "postgres://user:***@host/db"],
+    // a password given as a parameter
+    ["postgres://host/db?password=secret&ssl=1", "postgres://host/db?password=***&ssl=1"],
+    ["postgres://host/db?user=u&PASSWORD=secret", "postgres://host/db?user=u&PASSWORD=***"],
+    // nothing to hide
+    ["postgres://user@host/db", "postgres://user@host/db"],
+    ["etcd://h1:2379,h2:2379", "etcd://h1:2379,h2:2379"],
+    ["sqlite:./globalclock.db", "sqlite:./globalclock.db"],
+    ["no url here: user@example", "no url here: user@example"],
+  ];
+  for (const [text, expected] of cases) {
+    test(JSON.stringify(text), () => assert.equal(redact(text), expected));
+  }
+
+  test("no password of printable characters survives in a URL's user info", () => {
+    const chars = fc.constantFrom(..."abcXYZ019@:/?#%&=!$*+,;-._~'()[]".split(""));
+    const password = fc.string({ unit: chars, minLength: 1, maxLength: 20 });
+    fc.assert(
+      fc.property(password, fc.constantFrom("postgres", "mongodb", "etcd", "foo"), (pw, scheme) => {
+        const url = `${scheme}://user:Q7K${pw}@db.example:5432/clock?ssl=1`;
+        const shown = redact(`cannot connect to ${url}: refused`);
+        assert.ok(!shown.includes("Q7K"), shown);
+        assert.ok(shown.startsWith(`cannot connect to ${scheme}://user:***@`), shown);
+      }),
+    );
+  });
+});
+
+describe("the error hierarchy", () => {
+  const cause = new Error("socket hang up");
+  const errors: Array<[GlobalClockError, string]> = [
+    [new OutOfSyncUpdateError(1n, 2n), "OutOfSyncUpdateError"],
+    [new InvalidUpdaterError(cause), "InvalidUpdaterError"],
+    [new ConcurrentUseError("advance"), "ConcurrentUseError"],
+    [new ClosedError("updater"), "ClosedError"],
+    [new ConfigError("store", "missing store"), "ConfigError"],
+    [new InvalidDurationError("interval", "invalid interval"), "InvalidDurationError"],
+    [new StoreError("sqlite", "read", "disk I/O error", { cause }), "StoreError"],
+    [new CorruptRecordError("sqlite", "read", "time is a string"), "CorruptRecordError"],
+  ];
+  for (const [err, name] of errors) {
+    test(`${name} is a GlobalClockError with its name set`, () => {
+      assert.ok(err instanceof GlobalClockError);
+      assert.ok(err instanceof Error);
+      assert.equal(err.name, name);
+      assert.match(String(err), new RegExp(`^${name}: `));
+    });
+  }
+
+  test("the details a caller needs are kept", () => {
+    const out = new OutOfSyncUpdateError(5n, 9n);
+    assert.equal(out.expected, 5n);
+    assert.equal(out.actual, 9n);
+    const invalid = new InvalidUpdaterError(cause);
+    assert.equal(invalid.cause, cause);
+    assert.match(invalid.message, /socket hang up; create a new updater/);
+    const store = new StoreError("postgres", "compareAndSwap", "timeout", { cause });
+    assert.equal(store.store, "postgres");
+    assert.equal(store.operation, "compareAndSwap");
+    assert.equal(store.cause, cause);
+    assert.equal(store.message, "postgres store: compareAndSwap failed: timeout");
+    const corrupt = new CorruptRecordError("memory", "read", "time is negative (-5)");
+    assert.ok(corrupt instanceof StoreError);
+    assert.match(corrupt.message, /left untouched/);
+    const duration = new InvalidDurationError("interval", "bad");
+    assert.ok(duration instanceof ConfigError);
+    assert.equal(duration.field, "interval");
+  });
+
+  test("describe gives one line for anything thrown", () => {
+    assert.equal(describeError(new Error("boom")), "boom");
+    assert.equal(describeError(new TypeError("")), "TypeError");
+    assert.equal(describeError("plain"), "plain");
+    assert.equal(describeError(42), "42");
+  });
+});
