@@ -125,13 +125,16 @@ export class UpdaterWorker {
     this.#stopped.abort();
   }
 
-  /** Builds an updater, then alternates active and stand-by turns until an error or abort. */
+  /**
+   * Builds an updater, then alternates active and stand-by turns until an error or abort.
+   * A new updater is a candidate ("starting"): it becomes active with its first advance.
+   */
   async #serve(signal: AbortSignal): Promise<void> {
     const updater = await Updater.create(this.#store, { signal });
     this.#updater = updater;
     this.#failures = 0;
     this.#observe(updater.time);
-    this.#set({ role: "active" });
+    if (this.#status.role !== "starting") this.#set({ role: "starting" });
     let base = this.#clock.now(); // the created view was confirmed by a read just now
     for (;;) {
       if (!(await this.#clock.sleep(this.settings.interval, signal))) return;
@@ -186,7 +189,7 @@ export class UpdaterWorker {
           this.#observe(err.actual);
           continue;
         }
-        this.#set({ role: "active", takeovers: this.#status.takeovers + 1 });
+        this.#set({ takeovers: this.#status.takeovers + 1 });
         return true;
       }
     } finally {
@@ -217,6 +220,7 @@ export class UpdaterWorker {
     this.#seen = time;
     this.#seenAt = this.#clock.now();
     this.#set({
+      role: "active",
       advances: this.#status.advances + 1,
       time,
       lastStep: step,

@@ -8,6 +8,9 @@ import {
   redact,
 } from "../errors.js";
 import { registerAdvance, registerNow } from "./clock-commands.js";
+import { registerDemo } from "./demo.js";
+import { registerStatus, registerWatch } from "./observe-commands.js";
+import { registerRun } from "./run.js";
 
 /** Exit codes, as documented in the README. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, outOfSync: 3 } as const;
@@ -43,6 +46,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     });
   registerNow(program, io);
   registerAdvance(program, io);
+  registerRun(program, io);
+  registerWatch(program, io);
+  registerStatus(program, io);
+  registerDemo(program, io);
   try {
     await program.parseAsync(argv, { from: "user" });
     return EXIT.ok;

@@ -23,6 +23,8 @@ export interface SqliteStoreOptions {
 }
 
 const KIND = "sqlite";
+/** Delays of the reads after a file event, while the commit may not be visible yet. */
+const COMMIT_WAITS_MS = [0, 1, 4, 15, 40];
 const ID = "g";
 
 type Busy = Error & { code?: string };
@@ -110,13 +112,17 @@ export class SqliteStore implements ClockStore {
   }
 
   /**
-   * SQLite cannot push, but the operating system can: every commit by any process
-   * writes the WAL file, so a directory watch (inotify) wakes the reader, which then reads.
+   * SQLite cannot push, but the operating system can: every commit by any process writes
+   * the WAL file, so a directory watch (inotify) wakes the reader, which then reads. The
+   * write that wakes us comes before the commit is published (in the shared-memory index,
+   * which makes no file event), so a read that still sees the old value is retried a few
+   * times over the next ~60 ms.
    */
   watch(signal: AbortSignal): AsyncIterable<bigint> {
     if (this.#closed) throw new ClosedError("sqlite store");
-    const wal = `${basename(this.path)}-wal`;
+    const names = new Set([basename(this.path), `${basename(this.path)}-wal`]);
     return latestValues<bigint>(signal, (push, fail) => {
+      let last: bigint | undefined;
       let reading = false;
       let again = false;
       const check = async () => {
@@ -126,21 +132,31 @@ export class SqliteStore implements ClockStore {
         }
         reading = true;
         try {
-          do {
-            again = false;
+          for (let attempt = 0; attempt < COMMIT_WAITS_MS.length && !signal.aborted; attempt++) {
+            if (again) {
+              again = false;
+              attempt = 0;
+            }
+            const wait = COMMIT_WAITS_MS[attempt] as number;
+            if (wait > 0 && !(await sleep(wait, signal))) break;
             const time = await this.read(signal);
-            if (time !== undefined) push(time);
-          } while (again && !signal.aborted);
+            if (time !== undefined && (last === undefined || time > last)) {
+              last = time;
+              push(time);
+              if (!again) break;
+            }
+          }
         } catch (err) {
           if (!signal.aborted) fail(err);
         } finally {
           reading = false;
         }
       };
-      const watcher = watchFiles(dirname(this.path), { persistent: false }, (_event, file) => {
-        if (file === wal || file === basename(this.path)) void check();
+      const watcher = watchFiles(dirname(this.path), (_event, file) => {
+        if (file !== null && names.has(file)) void check();
       });
       watcher.on("error", fail);
+      void check();
       return () => watcher.close();
     });
   }

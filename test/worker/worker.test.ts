@@ -43,8 +43,9 @@ describe("worker (Juju's cases)", () => {
     assert.equal(await inner.read(), 2001n * MS);
     // Backoff with zero jitter is half the retry delay: 0.5s. Then a new updater reads 2.001s.
     await clock.advance(500);
-    assert.equal(worker.snapshot().role, "active");
+    assert.equal(worker.snapshot().role, "starting");
     await clock.advance(1000);
+    assert.equal(worker.snapshot().role, "active");
     // The new updater adds only what elapsed since it confirmed 2.001s, not the lost step again.
     assert.equal(await inner.read(), 3001n * MS);
     assert.ok(((await inner.read()) as bigint) <= clock.now());
@@ -201,6 +202,6 @@ describe("worker (no catch-up, takeover)", () => {
     await clock.advance(2000); // no advance for takeoverAfter → active
     await worker.stop();
     await seen;
-    assert.deepEqual(roles, ["active", "standby", "active", "stopped"]);
+    assert.deepEqual(roles, ["starting", "active", "standby", "active", "stopped"]);
   });
 });
