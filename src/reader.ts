@@ -39,15 +39,22 @@ export class Reader {
    */
   async *watch(options: WatchOptions = {}): AsyncGenerator<GlobalTime, void, undefined> {
     if (this.#closed) throw new ClosedError("reader");
-    const signal = options.signal ?? new AbortController().signal;
+    // A signal of our own, so that a consumer leaving the loop early also ends the
+    // store's subscription, which would otherwise wait for the next change to notice.
+    const outer = options.signal;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(outer?.reason);
+    if (outer?.aborted) onAbort();
+    else outer?.addEventListener("abort", onAbort, { once: true });
+    const signal = stop.signal;
     const store = this.#store;
     // Subscribe first, then read, so that no change between the two is missed.
     const source = store.watch ? store.watch(signal)[Symbol.asyncIterator]() : undefined;
     let pending = source?.next(); // starts the subscription
-    let last = await this.now(signal);
-    yield last;
-    if (source && pending) {
-      try {
+    try {
+      let last = await this.now(signal);
+      yield last;
+      if (source && pending) {
         while (!signal.aborted) {
           const next = await pending;
           if (next.done) return;
@@ -57,18 +64,23 @@ export class Reader {
           }
           pending = source.next();
         }
-      } finally {
-        await source.return?.();
+        return;
       }
-      return;
-    }
-    const interval = options.pollIntervalMs ?? 250;
-    while (!signal.aborted) {
-      if (!(await sleep(interval, signal))) return;
-      const now = await this.now(signal);
-      if (now > last) {
-        last = now;
-        yield last;
+      const interval = options.pollIntervalMs ?? 250;
+      while (!signal.aborted) {
+        if (!(await sleep(interval, signal))) return;
+        const now = await this.now(signal);
+        if (now > last) {
+          last = now;
+          yield last;
+        }
+      }
+    } finally {
+      outer?.removeEventListener("abort", onAbort);
+      stop.abort();
+      if (source) {
+        pending?.catch(() => {}); // its outcome no longer matters
+        await source.return?.();
       }
     }
   }
