@@ -23,12 +23,14 @@ export class FaultyStore implements ClockStore {
   committedSwaps = 0;
   /** Failures injected so far. */
   injected = 0;
+  /** Calls received per operation, failed ones included. */
+  readonly calls: Record<Operation, number> = { read: 0, ensure: 0, compareAndSwap: 0 };
 
   constructor(inner: ClockStore) {
     this.inner = inner;
     this.kind = inner.kind;
-    if (inner.watch)
-      this.watch = (signal) => (inner.watch as NonNullable<ClockStore["watch"]>)(signal);
+    const watch = inner.watch;
+    if (watch) this.watch = (signal) => watch.call(inner, signal);
   }
 
   /** Makes the next call of `operation` fail at `point`. Several faults queue in order. */
@@ -64,6 +66,7 @@ export class FaultyStore implements ClockStore {
   }
 
   async #run<T>(operation: Operation, fn: () => Promise<T>): Promise<T> {
+    this.calls[operation]++;
     const at = this.#pending.findIndex((f) => f.operation === operation);
     const fault = at < 0 ? undefined : this.#pending.splice(at, 1)[0];
     if (!fault) return fn();

@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { type ClockStore, ClosedError, MemoryStore, Reader } from "../../src/index.js";
+import { memoryCell } from "../../src/stores/memory.js";
+
+let n = 0;
+
+/** A memory clock seen through a store that cannot push, so Reader.watch must poll. */
+function pollOnly(): { store: ClockStore; writer: MemoryStore; name: string } {
+  const name = `reader-${process.pid}-${n++}`;
+  const inner = new MemoryStore(name);
+  const store: ClockStore = {
+    kind: "poll-only",
+    read: (signal) => inner.read(signal),
+    ensure: (signal) => inner.ensure(signal),
+    compareAndSwap: (old, next, signal) => inner.compareAndSwap(old, next, signal),
+    close: () => inner.close(),
+  };
+  return { store, writer: new MemoryStore(name), name };
+}
+
+/** Collects what `watch` yields, calling `step` after each value until it returns false. */
+async function follow(
+  watch: AsyncIterable<bigint>,
+  step: (seen: bigint[]) => Promise<boolean>,
+): Promise<bigint[]> {
+  const seen: bigint[] = [];
+  for await (const time of watch) {
+    seen.push(time);
+    if (!(await step(seen))) break;
+  }
+  return seen;
+}
+
+describe("Reader.watch on a store without push", () => {
+  test("polls: yields the current time, then each greater time", { timeout: 20_000 }, async () => {
+    const { store, writer } = pollOnly();
+    await writer.ensure();
+    const reader = new Reader(store);
+    const seen = await follow(reader.watch({ pollIntervalMs: 2 }), async (s) => {
+      const last = s.at(-1) as bigint;
+      if (last === 3n) return false;
+      assert.equal(await writer.compareAndSwap(last, last + 1n), true);
+      return true;
+    });
+    assert.deepEqual(seen, [0n, 1n, 2n, 3n]);
+  });
+
+  test("never yields the same or an earlier time twice", { timeout: 20_000 }, async () => {
+    const { store, writer, name } = pollOnly();
+    await writer.ensure();
+    await writer.compareAndSwap(0n, 10n);
+    const reader = new Reader(store);
+    const seen = await follow(reader.watch({ pollIntervalMs: 1 }), async (s) => {
+      if (s.length === 2) return false;
+      // Behind the store's back: back to 5, then a few polls later forward to 11.
+      memoryCell(name).value = 5n;
+      await new Promise((r) => setTimeout(r, 20));
+      memoryCell(name).value = 11n;
+      return true;
+    });
+    assert.deepEqual(seen, [10n, 11n]);
+  });
+
+  test("ends cleanly when its signal aborts", { timeout: 20_000 }, async () => {
+    const { store, writer } = pollOnly();
+    await writer.ensure();
+    const ac = new AbortController();
+    const seen = await follow(
+      new Reader(store).watch({ signal: ac.signal, pollIntervalMs: 1 }),
+      async () => {
+        setTimeout(() => ac.abort(), 10);
+        return true;
+      },
+    );
+    assert.deepEqual(seen, [0n]);
+  });
+
+  test("a missing record is watched from the epoch", { timeout: 20_000 }, async () => {
+    const { store, writer } = pollOnly();
+    const seen = await follow(new Reader(store).watch({ pollIntervalMs: 1 }), async (s) => {
+      if (s.length === 2) return false;
+      await writer.ensure();
+      await writer.compareAndSwap(0n, 4n);
+      return true;
+    });
+    assert.deepEqual(seen, [0n, 4n]);
+  });
+});
+
+describe("Reader.watch on a store that pushes", () => {
+  test("leaving the loop ends the subscription at once", { timeout: 20_000 }, async () => {
+    const name = `reader-push-${process.pid}-${n++}`;
+    const store = new MemoryStore(name);
+    await store.ensure();
+    const reader = new Reader(store);
+    for await (const time of reader.watch()) {
+      assert.equal(time, 0n);
+      break;
+    }
+    assert.equal(memoryCell(name).listeners.size, 0, "the store is still pushing to nobody");
+    // after the first pushed value too
+    const seen = await follow(reader.watch(), async (s) => {
+      if (s.length === 2) return false;
+      await store.compareAndSwap(0n, 1n);
+      return true;
+    });
+    assert.deepEqual(seen, [0n, 1n]);
+    assert.equal(memoryCell(name).listeners.size, 0);
+  });
+});
+
+describe("Reader", () => {
+  test("`await using` closes it and calls onClose once; a closed reader refuses", async () => {
+    let closes = 0;
+    let kept: Reader | undefined;
+    {
+      await using reader = new Reader(new MemoryStore(), {
+        onClose: () => {
+          closes++;
+        },
+      });
+      kept = reader;
+      assert.equal(await reader.now(), 0n);
+    }
+    assert.equal(closes, 1);
+    await kept.close();
+    assert.equal(closes, 1);
+    await assert.rejects(kept.now(), ClosedError);
+    await assert.rejects(kept.watch().next(), ClosedError);
+  });
+});

@@ -1,0 +1,218 @@
+/** The Updater's rules beyond Juju's cases: concurrent use, failures of unknown outcome, abort, close. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  type ClockStore,
+  ClosedError,
+  ConcurrentUseError,
+  INT64_MAX,
+  InvalidDurationError,
+  InvalidUpdaterError,
+  MemoryStore,
+  OutOfSyncUpdateError,
+  StoreError,
+  Updater,
+} from "../../src/index.js";
+import { memoryCell } from "../../src/stores/memory.js";
+import { FaultyStore } from "../helpers/faulty-store.js";
+
+/** A memory store whose compareAndSwap waits until the test opens the gate. */
+class GatedMemory extends MemoryStore {
+  #open: () => void = () => {};
+  #gate: Promise<void> = Promise.resolve();
+
+  shut(): void {
+    this.#gate = new Promise((resolve) => {
+      this.#open = resolve;
+    });
+  }
+
+  open(): void {
+    this.#open();
+  }
+
+  override async compareAndSwap(old: bigint, next: bigint, signal?: AbortSignal) {
+    await this.#gate;
+    return super.compareAndSwap(old, next, signal);
+  }
+}
+
+/** A gated clock, seen through a FaultyStore that counts the calls reaching it. */
+function gated(): { store: FaultyStore; gate: GatedMemory } {
+  const gate = new GatedMemory();
+  return { store: new FaultyStore(gate), gate };
+}
+
+let n = 0;
+const fresh = () => new FaultyStore(new MemoryStore(`updater-${process.pid}-${n++}`));
+
+describe("an Updater is not for concurrent use", () => {
+  test("an overlapping advance is refused and the first one completes", async () => {
+    const { store, gate } = gated();
+    const u = await Updater.create(store);
+    gate.shut();
+    const first = u.advance(5n);
+    await assert.rejects(u.advance(7n), ConcurrentUseError);
+    await assert.rejects(u.refresh(), ConcurrentUseError);
+    assert.equal(store.calls.compareAndSwap, 1, "the refused call reached the store");
+    gate.open();
+    assert.equal(await first, 5n);
+    assert.equal(u.valid, true, "a refused overlap broke the updater");
+    assert.equal(await u.advance(7n), 12n);
+    assert.equal(await store.read(), 12n);
+  });
+
+  test("the refusal says what to do", async () => {
+    const { store, gate } = gated();
+    const u = await Updater.create(store);
+    gate.shut();
+    const first = u.advance(1n);
+    await assert.rejects(u.advance(1n), /not for concurrent use/);
+    gate.open();
+    await first;
+  });
+});
+
+describe("a failure of unknown outcome makes the updater invalid", () => {
+  for (const point of ["before", "after"] as const) {
+    test(`a swap that fails ${point} reaching the store`, async () => {
+      const store = fresh();
+      const u = await Updater.create(store);
+      await u.advance(10n);
+      store.failNext("compareAndSwap", point);
+      let cause: unknown;
+      await assert.rejects(u.advance(5n), (err: unknown) => {
+        assert.ok(err instanceof InvalidUpdaterError);
+        assert.ok(err.cause instanceof StoreError);
+        assert.match(err.message, /injected fault/);
+        cause = err.cause;
+        return true;
+      });
+      assert.equal(await store.inner.read(), point === "after" ? 15n : 10n);
+      assert.equal(u.valid, false);
+      assert.equal(u.time, 10n, "the view moved on a failure");
+      const calls = { ...store.calls };
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(u.advance(1n), (err: unknown) => {
+          assert.ok(err instanceof InvalidUpdaterError);
+          assert.equal(err.cause, cause, "a later call lost the original cause");
+          return true;
+        });
+        await assert.rejects(u.refresh(), InvalidUpdaterError);
+      }
+      assert.deepEqual(store.calls, calls, "an invalid updater still talked to the store");
+      // A new updater re-reads and carries on from whatever the store holds.
+      const next = await Updater.create(store);
+      assert.equal(await next.advance(1n), (point === "after" ? 15n : 10n) + 1n);
+    });
+  }
+
+  test("a failed re-read after a lost swap", async () => {
+    const store = fresh();
+    const u = await Updater.create(store);
+    await store.inner.compareAndSwap(0n, 3n); // another updater wins
+    store.failNext("read", "before");
+    await assert.rejects(u.advance(1n), InvalidUpdaterError);
+    assert.equal(u.valid, false);
+    assert.equal(await store.inner.read(), 3n);
+  });
+
+  test("a record that disappeared", async () => {
+    const name = `updater-gone-${process.pid}`;
+    const u = await Updater.create(new MemoryStore(name));
+    memoryCell(name).value = undefined;
+    await assert.rejects(u.advance(1n), /clock record disappeared/);
+    assert.equal(u.valid, false);
+  });
+
+  test("a signal aborted while the swap is in flight", async () => {
+    const { store, gate } = gated();
+    const u = await Updater.create(store);
+    gate.shut();
+    const ac = new AbortController();
+    const pending = u.advance(1n, ac.signal);
+    ac.abort();
+    gate.open();
+    await assert.rejects(pending, InvalidUpdaterError);
+    assert.equal(u.valid, false);
+  });
+});
+
+describe("refusals that leave the updater valid", () => {
+  test("an already-aborted signal is refused before anything is sent", async () => {
+    const store = fresh();
+    const u = await Updater.create(store);
+    const ac = new AbortController();
+    ac.abort(new Error("shutting down"));
+    await assert.rejects(u.advance(1n, ac.signal), /shutting down/);
+    assert.equal(store.calls.compareAndSwap, 0);
+    assert.equal(u.valid, true);
+    assert.equal(await u.advance(1n), 1n);
+  });
+
+  test("an advance past int64 is an InvalidDurationError", async () => {
+    const store = fresh();
+    await store.inner.ensure();
+    await store.inner.compareAndSwap(0n, INT64_MAX - 5n);
+    const u = await Updater.create(store);
+    await assert.rejects(u.advance(6n), (err: unknown) => {
+      assert.ok(err instanceof InvalidDurationError);
+      assert.match(err.message, /would pass int64/);
+      return true;
+    });
+    assert.equal(store.calls.compareAndSwap, 0);
+    assert.equal(u.valid, true);
+    assert.equal(await u.advance(5n), INT64_MAX);
+  });
+
+  test("a negative or malformed duration is an InvalidDurationError", async () => {
+    const u = await Updater.create(fresh());
+    await assert.rejects(u.advance(-1), InvalidDurationError);
+    await assert.rejects(u.advance("soon"), /invalid advance duration "soon"/);
+    assert.equal(u.valid, true);
+    assert.equal(await u.advance("1s1ns"), 1_000_000_001n);
+  });
+
+  test("a lost swap keeps the updater valid with the new view", async () => {
+    const store = fresh();
+    const u = await Updater.create(store);
+    await store.inner.compareAndSwap(0n, 9n);
+    await assert.rejects(u.advance(1n), OutOfSyncUpdateError);
+    assert.equal(u.valid, true);
+    assert.equal(u.time, 9n);
+  });
+});
+
+describe("closing", () => {
+  test("`await using` closes the updater and calls onClose once", async () => {
+    let closes = 0;
+    const onClose = () => {
+      closes++;
+    };
+    let kept: Updater | undefined;
+    {
+      await using u = await Updater.create(new MemoryStore(), { onClose });
+      kept = u;
+      await u.advance(1n);
+      assert.equal(closes, 0);
+    }
+    assert.equal(closes, 1);
+    await kept.close();
+    assert.equal(closes, 1, "onClose ran twice");
+    assert.equal(kept.valid, false);
+    await assert.rejects(kept.advance(1n), ClosedError);
+  });
+
+  test("a failing create does not leak: the store's error comes through", async () => {
+    const broken: ClockStore = {
+      kind: "broken",
+      read: async () => undefined,
+      ensure: async () => {
+        throw new StoreError("broken", "ensure", "refused");
+      },
+      compareAndSwap: async () => false,
+      close: async () => {},
+    };
+    await assert.rejects(Updater.create(broken), /broken store: ensure failed: refused/);
+  });
+});
