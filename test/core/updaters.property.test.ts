@@ -55,9 +55,9 @@ test("N updaters under random schedules and ambiguous failures keep the invarian
   const tally = newTally();
   await fc.assert(
     fc.asyncProperty(schedule, ([count, steps]) => simulate(count, steps, DOCUMENTED_RULE, tally)),
-    { numRuns: 200 },
+    { numRuns: 1000 },
   );
-  t.diagnostic(`over 200 schedules: ${JSON.stringify(tally)}`);
+  t.diagnostic(`over 1000 schedules: ${JSON.stringify(tally)}`);
   // The checks above mean something only if every kind of event really happened.
   assert.ok(tally.wins > 0, "no advance won");
   assert.ok(tally.outOfSync > 0, "no advance lost a race");
