@@ -28,6 +28,24 @@ const OPENERS: Record<string, Opener> = {
     const known = urlOptions("sqlite", params, ["table", "synchronous", "busyTimeout"]);
     return new SqliteStore(sqliteOptionsFromUrl(path, known));
   },
+  "postgres:": async (url) => {
+    const pg = await import("./stores/postgres.js");
+    const { params } = splitOpaque(url, "postgres:");
+    const known = urlOptions("postgres", params, pg.POSTGRES_URL_OPTIONS);
+    return new pg.PostgresStore(pg.postgresOptionsFromUrl(url, known));
+  },
+  "postgresql:": async (url) => {
+    const pg = await import("./stores/postgres.js");
+    const { params } = splitOpaque(url, "postgresql:");
+    const known = urlOptions("postgres", params, pg.POSTGRES_URL_OPTIONS);
+    return new pg.PostgresStore(pg.postgresOptionsFromUrl(url, known));
+  },
+  "etcd:": async (url) => {
+    const { EtcdStore, etcdOptionsFromUrl } = await import("./stores/etcd.js");
+    const { params } = splitOpaque(url, "etcd:");
+    const known = urlOptions("etcd", params, ["key", "timeout"]);
+    return new EtcdStore(etcdOptionsFromUrl(url, known));
+  },
 };
 
 /**

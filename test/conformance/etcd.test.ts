@@ -1,0 +1,39 @@
+import { test } from "node:test";
+import { Etcd3 } from "etcd3";
+import { openStore } from "../../src/index.js";
+import { skipOrFail } from "../helpers/env.js";
+import { EtcdCluster, findEtcd } from "../helpers/etcd-server.js";
+import { conformance } from "./suite.js";
+
+if (!findEtcd()) {
+  test("etcd store conformance", (t) =>
+    skipOrFail(t, "no etcd binary at /usr/bin/etcd (apt-get install etcd-server)"));
+} else {
+  conformance("etcd", async () => {
+    const cluster = await EtcdCluster.start(1);
+    const key = "/conformance/clock";
+    const raw = new Etcd3({ hosts: cluster.endpoints.map((h) => `http://${h}`) });
+    return {
+      open: () => openStore(cluster.url(`key=${encodeURIComponent(key)}&timeout=5s`)),
+      reset: async () => {
+        await raw.delete().key(key);
+      },
+      plantWrongType: async () => {
+        await raw.put(key).value("twelve o'clock");
+      },
+      plantNegative: async () => {
+        await raw.put(key).value("-5");
+      },
+      // The revision too: any write, even of the same value, would change it.
+      raw: async () =>
+        (await raw.get(key).exec()).kvs.map((kv) => ({
+          value: kv.value.toString(),
+          modRevision: kv.mod_revision,
+        })),
+      close: async () => {
+        raw.close();
+        await cluster.close();
+      },
+    };
+  });
+}

@@ -1,0 +1,97 @@
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
+import { createServer } from "node:net";
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const running = new Set<ChildProcess>();
+process.on("exit", () => {
+  // A crashed test must not leave servers behind.
+  for (const child of running) child.kill("SIGKILL");
+});
+
+/**
+ * Spawns a server process, keeping the last lines of its output for error messages, and
+ * resolving `ready` once `readyLine` appears (or rejecting if it exits first).
+ */
+export function spawnServer(
+  command: string,
+  args: string[],
+  options: SpawnOptions & { readyLine: RegExp; name: string; timeoutMs?: number },
+): {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+  log: () => string;
+} {
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+  running.add(child);
+  const lines: string[] = [];
+  let seen = false;
+  let onLine: () => void = () => {};
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n")) {
+      if (!line) continue;
+      lines.push(line);
+      if (lines.length > 40) lines.shift();
+      if (!seen && options.readyLine.test(line)) {
+        seen = true;
+        onLine();
+      }
+    }
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const log = () => lines.join("\n");
+  const exited = new Promise<number | null>((resolve) => {
+    child.on("exit", (code) => {
+      running.delete(child);
+      resolve(code);
+    });
+    child.on("error", () => {
+      running.delete(child);
+      resolve(null);
+    });
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${options.name} did not start in time:\n${log()}`)),
+      options.timeoutMs ?? 30_000,
+    );
+    onLine = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    void exited.then((code) => {
+      clearTimeout(timer);
+      if (!seen)
+        reject(new Error(`${options.name} exited (${code}) before it was ready:\n${log()}`));
+    });
+  });
+  ready.catch(() => {}); // the caller awaits it; never an unhandled rejection
+  return { child, ready, exited, log };
+}
+
+/** Sends `signal` and waits for the process to exit. */
+export async function stopProcess(
+  child: ChildProcess,
+  exited: Promise<unknown>,
+  signal: NodeJS.Signals = "SIGTERM",
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
