@@ -214,10 +214,18 @@ export class PostgresStore implements ClockStore {
       `CREATE TABLE IF NOT EXISTS ${this.#relation} (id text PRIMARY KEY, time bigint NOT NULL)`,
     ).then(
       () => {},
-      (err) => {
-        this.#created = undefined;
+      async (err) => {
         // Two processes creating the table at once: one of them loses on the catalog.
         if (pgCode(err) === "42P07" || pgCode(err) === "23505") return;
+        // PostgreSQL checks the CREATE privilege before it looks for the table, so a user
+        // that may only use an existing table is refused even with IF NOT EXISTS.
+        if (pgCode(err) === "42501") {
+          const found = await this.#query("SELECT to_regclass($1) IS NOT NULL AS found", [
+            this.#relation,
+          ]).catch(() => undefined);
+          if (found?.rows[0]?.found === "t") return;
+        }
+        this.#created = undefined;
         throw err;
       },
     );
