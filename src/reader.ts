@@ -75,6 +75,10 @@ export class Reader {
           yield last;
         }
       }
+    } catch (err) {
+      // A read cut short by the abort is how a watch ends, not an error.
+      if (outer?.aborted) return;
+      throw err;
     } finally {
       outer?.removeEventListener("abort", onAbort);
       stop.abort();
