@@ -76,6 +76,36 @@ describe("Reader.watch on a store without push", () => {
     assert.deepEqual(seen, [0n]);
   });
 
+  test("ends cleanly when its signal aborts during a read", { timeout: 20_000 }, async () => {
+    const { store: inner, writer } = pollOnly();
+    await writer.ensure();
+    const ac = new AbortController();
+    let reads = 0;
+    // The second read hangs until the abort, then fails with it, as a network store does.
+    const store: ClockStore = {
+      ...inner,
+      read: (signal) => {
+        if (++reads === 1) return inner.read(signal);
+        ac.abort(new Error("shutting down"));
+        return Promise.reject(signal?.reason);
+      },
+    };
+    const seen = await follow(
+      new Reader(store).watch({ signal: ac.signal, pollIntervalMs: 1 }),
+      async () => true,
+    );
+    assert.deepEqual(seen, [0n]);
+    assert.equal(reads, 2);
+  });
+
+  test("a signal aborted before it starts yields nothing", async () => {
+    const { store } = pollOnly();
+    const ac = new AbortController();
+    ac.abort();
+    const seen = await follow(new Reader(store).watch({ signal: ac.signal }), async () => true);
+    assert.deepEqual(seen, []);
+  });
+
   test("a missing record is watched from the epoch", { timeout: 20_000 }, async () => {
     const { store, writer } = pollOnly();
     const seen = await follow(new Reader(store).watch({ pollIntervalMs: 1 }), async (s) => {
