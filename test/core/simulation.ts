@@ -6,7 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { setImmediate as yieldTurn } from "node:timers/promises";
-import { InvalidUpdaterError, OutOfSyncUpdateError, Updater } from "../../src/index.js";
+import {
+  type ClockStore,
+  InvalidUpdaterError,
+  OutOfSyncUpdateError,
+  Updater,
+} from "../../src/index.js";
 import { MemoryStore, memoryCell } from "../../src/stores/memory.js";
 import { FaultyStore } from "../helpers/faulty-store.js";
 
@@ -69,20 +74,30 @@ interface Proc {
 
 let runs = 0;
 
-/** Runs one schedule with `count` processes; throws an AssertionError on a violation. */
+/** Opens a new connection to the clock called `name`. */
+export type Opener = (name: string) => ClockStore;
+
+/** Separate connections to one clock in this process's memory. */
+export const openMemory: Opener = (name) => new MemoryStore(name);
+
+/**
+ * Runs one schedule with `count` processes, each on its own connection from `open`;
+ * throws an AssertionError on a violation.
+ */
 export async function simulate(
   count: number,
   steps: readonly Step[],
   rule: Rule,
   tally: Tally = newTally(),
+  open: Opener = openMemory,
 ): Promise<void> {
   const name = `simulation-${process.pid}-${runs++}`;
-  const observer = new MemoryStore(name);
+  const observer = open(name);
   let now = 0n; // simulated monotonic clock, ns
   let stored = 0n;
   const procs: Proc[] = [];
   for (let i = 0; i < count; i++) {
-    const conn = new FaultyStore(new MemoryStore(name));
+    const conn = new FaultyStore(open(name));
     procs.push({ conn, updater: await Updater.create(conn), base: now });
   }
 
@@ -148,8 +163,9 @@ export async function simulate(
       await check(what);
     }
   } finally {
-    for (const p of procs) await p.updater.close();
-    memoryCell(name).value = undefined;
+    for (const p of procs) await p.conn.close();
+    await observer.close();
+    if (open === openMemory) memoryCell(name).value = undefined;
   }
 
   /** Several processes advance at once; each waits `yields` event-loop turns first. */

@@ -1,15 +1,21 @@
 /**
  * Property: N updaters on a simulated monotonic clock, with random schedules, races and
  * injected failures of unknown outcome, keep the clock monotonic, never let global time
- * run ahead of simulated wall time, and let exactly one of each contested swap win.
+ * run ahead of simulated wall time, and let exactly one of each contested swap win; on
+ * separate connections to a memory clock and to a SQLite file.
  */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
 import fc from "fast-check";
+import { SqliteStore } from "../../src/index.js";
 import {
   DOCUMENTED_RULE,
   type Fault,
   newTally,
+  type Opener,
   type Rule,
   type Step,
   simulate,
@@ -51,20 +57,31 @@ const schedule = fc.tuple(
   fc.array(step, { minLength: 5, maxLength: 60, size: "max" }),
 );
 
-test("N updaters under random schedules and ambiguous failures keep the invariants", async (t) => {
-  const tally = newTally();
-  await fc.assert(
-    fc.asyncProperty(schedule, ([count, steps]) => simulate(count, steps, DOCUMENTED_RULE, tally)),
-    { numRuns: 1000 },
-  );
-  t.diagnostic(`over 1000 schedules: ${JSON.stringify(tally)}`);
-  // The checks above mean something only if every kind of event really happened.
-  assert.ok(tally.wins > 0, "no advance won");
-  assert.ok(tally.outOfSync > 0, "no advance lost a race");
-  assert.ok(tally.unacknowledgedCommits > 0, "no committed-but-unacknowledged swap was injected");
-  assert.ok(tally.lostBeforeStore > 0, "no swap failed before the store");
-  assert.ok(tally.contestedRaces > 0, "no race had two contenders");
-});
+const dir = mkdtempSync(join(tmpdir(), "globalclock-property-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const openSqlite: Opener = (name) => new SqliteStore({ path: join(dir, `${name}.db`) });
+
+for (const [store, open, runs] of [
+  ["memory", undefined, 1000],
+  ["SQLite", openSqlite, 300],
+] as const) {
+  test(`N updaters on ${store} under random schedules and ambiguous failures keep the invariants`, async (t) => {
+    const tally = newTally();
+    await fc.assert(
+      fc.asyncProperty(schedule, ([count, steps]) =>
+        simulate(count, steps, DOCUMENTED_RULE, tally, open),
+      ),
+      { numRuns: runs },
+    );
+    t.diagnostic(`over ${runs} schedules: ${JSON.stringify(tally)}`);
+    // The checks above mean something only if every kind of event really happened.
+    assert.ok(tally.wins > 0, "no advance won");
+    assert.ok(tally.outOfSync > 0, "no advance lost a race");
+    assert.ok(tally.unacknowledgedCommits > 0, "no committed-but-unacknowledged swap was injected");
+    assert.ok(tally.lostBeforeStore > 0, "no swap failed before the store");
+    assert.ok(tally.contestedRaces > 0, "no race had two contenders");
+  });
+}
 
 // The same property must catch updaters that count time they have already added.
 for (const [name, rule] of [
