@@ -1,0 +1,79 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+export const BIN = fileURLToPath(new URL("../../bin/globalclock.js", import.meta.url));
+
+export interface LogLine {
+  event?: string;
+  role?: string;
+  listen?: string;
+  step?: string;
+  [key: string]: unknown;
+}
+
+/** A `globalclock run` child process whose JSON log lines are collected as they come. */
+export class Daemon {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr = "";
+  role = "starting";
+
+  constructor(store: string, args: string[] = []) {
+    this.child = spawn(process.execPath, [BIN, "--store", store, "run", "--json", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    this.child.stderr?.on("data", (d) => {
+      this.stderr += d;
+    });
+    createInterface({ input: this.child.stdout as NonNullable<ChildProcess["stdout"]> }).on(
+      "line",
+      (text) => {
+        const line = JSON.parse(text) as LogLine;
+        this.lines.push(line);
+        if (line.event === "role" && typeof line.role === "string") this.role = line.role;
+      },
+    );
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  /** Waits until a log line matches, or fails after `timeoutMs` (generous: a liveness bound, not a timing check). */
+  async waitFor(match: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.find(match);
+      if (found) return found;
+      if (this.child.exitCode !== null)
+        throw new Error(`daemon ${this.pid} exited: ${this.stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`daemon ${this.pid}: no matching log line in ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/** Waits until `find` returns something, polling every 10 ms, failing after `timeoutMs`. */
+export async function eventually<T>(
+  find: () => T | undefined | false,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
