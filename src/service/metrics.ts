@@ -77,7 +77,7 @@ export class WorkerMetrics {
         if (age !== undefined) this.set(age);
       },
     });
-    collectDefaultMetrics({ register: this.registry, prefix: "globalclock_process_" });
+    collectDefaultMetrics({ register: this.registry, prefix: "globalclock_" });
   }
 
   /** Feeds a status change into the counters. */
