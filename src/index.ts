@@ -10,6 +10,7 @@ export {
   OutOfSyncUpdateError,
   StoreError,
 } from "./errors.js";
+export { checkHistory, type Sample } from "./history.js";
 export { DEFAULT_STORE_URL, type OpenOptions, openReader, openStore, openUpdater } from "./open.js";
 export { Reader, type ReaderOptions, type WatchOptions } from "./reader.js";
 export type { ClockStore } from "./store.js";
@@ -17,3 +18,18 @@ export { MemoryStore } from "./stores/memory.js";
 export { SqliteStore, type SqliteStoreOptions } from "./stores/sqlite.js";
 export { formatGlobalTime, type GlobalTime, globalEpoch, INT64_MAX, toDate } from "./time.js";
 export { Updater, type UpdaterOptions } from "./updater.js";
+export {
+  type StartUpdaterOptions,
+  startUpdater,
+  UpdaterWorker,
+  type WorkerRole,
+  type WorkerStatus,
+} from "./worker.js";
+export type { WorkerClock } from "./worker-clock.js";
+export {
+  describeSettings,
+  type UpdaterWorkerOptions,
+  WORKER_DEFAULTS,
+  type WorkerSettings,
+  workerSettings,
+} from "./worker-settings.js";
