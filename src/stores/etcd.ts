@@ -239,8 +239,9 @@ export function etcdOptionsFromUrl(url: string, params: Map<string, string>): Et
       throw malformed("the user or password is not valid percent-encoding");
     }
   }
-  options.hosts = authority.split(",").filter((h) => h !== "");
-  if (options.hosts.length === 0) throw malformed("no host: use etcd://host:port");
+  if (authority === "") throw malformed("no host: use etcd://host:port");
+  options.hosts = authority.split(",");
+  if (options.hosts.includes("")) throw malformed("an empty host in the list");
   const key = params.get("key");
   if (key !== undefined) options.key = key;
   const timeout = params.get("timeout");

@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
-import { checkIdentifier, durationMs, safeUrl } from "../config.js";
+import { checkIdentifier } from "../config.js";
 import { ClosedError, ConfigError, StoreError } from "../errors.js";
 import { latestValues } from "../push.js";
 import { parseStoredDecimal } from "../record.js";
 import type { ClockStore } from "../store.js";
 import { abortable } from "./deadline.js";
 import { describePgError, isFatalPgError, pgSecrets } from "./postgres-errors.js";
+
+export { POSTGRES_URL_OPTIONS, postgresOptionsFromUrl } from "./postgres-url.js";
 
 export interface PostgresStoreOptions {
   /**
@@ -271,50 +273,4 @@ function channelName(qualified: string): string {
   if (name.length <= 63) return name;
   const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
   return `${name.slice(0, 46)}_${hash}`;
-}
-
-/** URL query options: the store's own, then connection and TLS settings passed on to pg. */
-export const POSTGRES_URL_OPTIONS = [
-  "table",
-  "schema",
-  "timeout",
-  "host",
-  "port",
-  "user",
-  "password",
-  "ssl",
-  "sslmode",
-  "sslcert",
-  "sslkey",
-  "sslrootcert",
-  "sslnegotiation",
-  "uselibpqcompat",
-  "application_name",
-  "options",
-] as const;
-
-/**
- * Options from a `postgres://…?table=…&schema=…&timeout=…` URL. The whole URL goes to pg,
- * which ignores the store's own options.
- */
-export function postgresOptionsFromUrl(
-  url: string,
-  params: Map<string, string>,
-): PostgresStoreOptions {
-  // pg accepts an empty host (`postgres://user@/db?host=/run/postgresql`, or PGHOST).
-  const emptyHost = /^postgres(?:ql)?:\/\/(?:[^/?#@]*@)?(?=[/?#]|$)/i.test(url);
-  if (!emptyHost && !URL.canParse(url)) {
-    throw new ConfigError(
-      "store",
-      `malformed PostgreSQL URL ${JSON.stringify(safeUrl(url))}: use postgres://user:password@host:port/database`,
-    );
-  }
-  const options: PostgresStoreOptions = { connectionString: url };
-  const table = params.get("table");
-  if (table !== undefined) options.table = table;
-  const schema = params.get("schema");
-  if (schema !== undefined) options.schema = schema;
-  const timeout = params.get("timeout");
-  if (timeout !== undefined) options.timeoutMs = durationMs("timeout", timeout);
-  return options;
 }
