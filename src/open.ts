@@ -28,6 +28,14 @@ const OPENERS: Record<string, Opener> = {
     const known = urlOptions("sqlite", params, ["table", "synchronous", "busyTimeout"]);
     return new SqliteStore(sqliteOptionsFromUrl(path, known));
   },
+  "mongodb:": async (url, options) => {
+    const { openMongoStore } = await import("./stores/mongodb-url.js");
+    return openMongoStore(url, options);
+  },
+  "mongodb+srv:": async (url, options) => {
+    const { openMongoStore } = await import("./stores/mongodb-url.js");
+    return openMongoStore(url, options);
+  },
   "postgres:": async (url) => {
     const pg = await import("./stores/postgres.js");
     const { params } = splitOpaque(url, "postgres:");

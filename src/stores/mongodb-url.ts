@@ -1,0 +1,184 @@
+import { MongoClient, type MongoClientOptions } from "mongodb";
+import { checkIdentifier, durationMs, safeUrl, urlOptions } from "../config.js";
+import { ConfigError, describe, redact, StoreError } from "../errors.js";
+import { MONGODB_DEFAULTS, MongoStore, type MongoStoreOptions } from "./mongodb.js";
+import { explain, raceAbort } from "./mongodb-errors.js";
+
+/** Defaults of a `mongodb://` store URL. */
+export const MONGODB_URL_DEFAULTS = Object.freeze({
+  database: "globalclock",
+  collection: "globalclock",
+  timeout: "10s",
+  pollInterval: "250ms",
+});
+
+/** Our own options in a store URL. */
+const OWN = ["collection", "writeConcern", "readConcern", "timeout", "pollInterval"];
+
+/** Driver options passed through unchanged: how to reach and authenticate to the servers. */
+const DRIVER = [
+  "replicaSet",
+  "directConnection",
+  "loadBalanced",
+  "authSource",
+  "authMechanism",
+  "authMechanismProperties",
+  "tls",
+  "ssl",
+  "tlsCAFile",
+  "tlsCertificateKeyFile",
+  "tlsCertificateKeyFilePassword",
+  "tlsAllowInvalidCertificates",
+  "tlsAllowInvalidHostnames",
+  "tlsInsecure",
+  "appName",
+  "compressors",
+  "zlibCompressionLevel",
+  "maxPoolSize",
+  "minPoolSize",
+  "maxIdleTimeMS",
+  "heartbeatFrequencyMS",
+  "localThresholdMS",
+  "retryWrites",
+  "retryReads",
+  "srvMaxHosts",
+  "srvServiceName",
+];
+
+/** Driver options that would change a guarantee or a bound; ours replace them. */
+const REPLACED: Record<string, string> = {
+  w: "writeConcern",
+  journal: "writeConcern",
+  wtimeoutMS: "timeout",
+  readConcernLevel: "readConcern",
+  readPreference: "nothing: the clock is always read from the primary",
+  readPreferenceTags: "nothing: the clock is always read from the primary",
+  maxStalenessSeconds: "nothing: the clock is always read from the primary",
+  timeoutMS: "timeout",
+  serverSelectionTimeoutMS: "timeout",
+  connectTimeoutMS: "timeout",
+  socketTimeoutMS: "timeout",
+};
+
+export interface MongoUrl {
+  /** The URL handed to the driver: ours with only the driver's own options. */
+  driverUrl: string;
+  database: string;
+  collection: string;
+  /** Bound on server selection, connecting, and each wait for an answer (ms). */
+  timeoutMs: number;
+  store: MongoStoreOptions;
+}
+
+/**
+ * Reads `mongodb://[user:pass@]host[:port][,…]/[database][?options]` (or `mongodb+srv://`).
+ * The database defaults to "globalclock" (a Juju controller keeps its clock in "juju").
+ * Options: collection (default "globalclock"), writeConcern (majority | n), readConcern
+ * (majority | linearizable | local), timeout (default 10s), pollInterval (default 250ms),
+ * and the driver's connection options (replicaSet, tls, authSource, …), passed through.
+ */
+export function parseMongoUrl(url: string): MongoUrl {
+  const shown = JSON.stringify(safeUrl(url));
+  const scheme = /^(mongodb(?:\+srv)?):\/\//i.exec(url)?.[1];
+  if (!scheme || url.includes("#")) {
+    throw new ConfigError(
+      "store",
+      `malformed MongoDB URL ${shown}: expected mongodb://host[:port]/[database][?options]`,
+    );
+  }
+  const q = url.indexOf("?");
+  const base = q < 0 ? url : url.slice(0, q);
+  const slash = base.indexOf("/", scheme.length + 3);
+  let database: string;
+  let params: URLSearchParams;
+  try {
+    database = slash < 0 ? "" : decodeURIComponent(base.slice(slash + 1));
+    params = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
+  } catch {
+    throw new ConfigError("store", `malformed MongoDB URL ${shown}`);
+  }
+  database ||= MONGODB_URL_DEFAULTS.database;
+  if (!/^[^/\\. "$*<>:|?]{1,63}$/.test(database)) {
+    throw new ConfigError(
+      "database",
+      `invalid database name ${JSON.stringify(database)} in ${shown}`,
+    );
+  }
+  for (const key of params.keys()) {
+    const instead = REPLACED[key];
+    if (instead) {
+      throw new ConfigError(
+        "store",
+        `MongoDB URL option "${key}" is not accepted here; use ${instead}`,
+      );
+    }
+  }
+  const known = urlOptions("mongodb", params, [...OWN, ...DRIVER]);
+  const passed = new URLSearchParams();
+  for (const [key, value] of params) if (DRIVER.includes(key)) passed.append(key, value);
+  const collection = checkIdentifier(
+    "collection",
+    known.get("collection") ?? MONGODB_URL_DEFAULTS.collection,
+  );
+  const timeoutMs = durationMs("timeout", known.get("timeout") ?? MONGODB_URL_DEFAULTS.timeout);
+  if (timeoutMs <= 0) throw new ConfigError("timeout", "invalid timeout: must be greater than 0");
+  const store: MongoStoreOptions = {
+    pollIntervalMs: durationMs(
+      "pollInterval",
+      known.get("pollInterval") ?? MONGODB_URL_DEFAULTS.pollInterval,
+    ),
+    // A change stream's server-side wait must end well before the client gives up.
+    maxAwaitTimeMs: Math.min(MONGODB_DEFAULTS.maxAwaitTimeMs, timeoutMs / 2),
+  };
+  const w = known.get("writeConcern");
+  if (w !== undefined)
+    store.writeConcern = w === "majority" ? w : /^\d+$/.test(w) ? Number(w) : (w as "majority");
+  const level = known.get("readConcern");
+  if (level !== undefined) store.readConcern = level as MongoStoreOptions["readConcern"];
+  const driverUrl = passed.size ? `${base}?${passed}` : base;
+  return { driverUrl, database, collection, timeoutMs, store };
+}
+
+/**
+ * Opens a MongoStore on its own MongoClient, connected before it returns, so that an
+ * unreachable server is a StoreError here, after at most `timeout`. Closing the store
+ * closes the client.
+ */
+export async function openMongoStore(
+  url: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<MongoStore> {
+  const parsed = parseMongoUrl(url);
+  const settings: MongoClientOptions = {
+    serverSelectionTimeoutMS: parsed.timeoutMs,
+    connectTimeoutMS: parsed.timeoutMs,
+    socketTimeoutMS: parsed.timeoutMs,
+  };
+  if (!/[?&]appName=/.test(parsed.driverUrl)) settings.appName = "globalclock";
+  let client: MongoClient;
+  try {
+    client = new MongoClient(parsed.driverUrl, settings);
+  } catch (err) {
+    throw new ConfigError(
+      "store",
+      `invalid MongoDB URL ${JSON.stringify(safeUrl(url))}: ${redact(describe(err))}`,
+    );
+  }
+  const closeClient = () => client.close();
+  try {
+    options.signal?.throwIfAborted();
+    const store = new MongoStore(client.db(parsed.database).collection(parsed.collection), {
+      ...parsed.store,
+      onClose: closeClient,
+    });
+    await raceAbort(client.connect(), options.signal);
+    return store;
+  } catch (err) {
+    await client.close().catch(() => {});
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (err instanceof ConfigError) throw err;
+    throw new StoreError("mongodb", "open", `cannot connect to ${safeUrl(url)}: ${explain(err)}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,281 @@
+import {
+  type Collection,
+  type Document,
+  type Filter,
+  Long,
+  type ReadConcernLevel,
+  ReadPreference,
+  type W,
+} from "mongodb";
+import { ClosedError, ConfigError, CorruptRecordError, StoreError } from "../errors.js";
+import { checkStoredTime } from "../record.js";
+import type { ClockStore } from "../store.js";
+import { INT64_MAX } from "../time.js";
+import { codeOf, explain, raceAbort } from "./mongodb-errors.js";
+import { watchClock } from "./mongodb-watch.js";
+
+const KIND = "mongodb";
+/** The clock document's `_id`, as Juju wrote it. */
+export const CLOCK_ID = "g";
+
+export interface MongoStoreOptions {
+  /**
+   * Write concern of every write. Default "majority": an acknowledged advance survives
+   * the loss of the primary. A number n waits for n members (1: the primary alone, which
+   * a failover can roll back). 0 (unacknowledged) is refused: a swap needs its answer.
+   */
+  writeConcern?: "majority" | number;
+  /**
+   * Read concern of every read. Default "majority": a reader never sees a time that a
+   * failover could roll back. "linearizable" also rules out a stale primary; "local" is
+   * the fastest and may show an advance that is later rolled back.
+   */
+  readConcern?: "majority" | "linearizable" | "local";
+  /** How often watch() reads where the server has no change streams (standalone). Default 250 ms. */
+  pollIntervalMs?: number;
+  /** How long a change stream's getMore waits on the server for a change. Default 1 s. */
+  maxAwaitTimeMs?: number;
+  /** Called once by close(), e.g. to close the MongoClient the store was opened on. */
+  onClose?: () => void | Promise<void>;
+}
+
+export const MONGODB_DEFAULTS = Object.freeze({
+  writeConcern: "majority",
+  readConcern: "majority",
+  pollIntervalMs: 250,
+  maxAwaitTimeMs: 1000,
+});
+
+const READ_CONCERNS: readonly string[] = ["majority", "linearizable", "local"];
+/**
+ * The BSON types a stored time may have. Juju always $set an int64, but its first upsert
+ * ($inc by Go's int 0, which its BSON library encodes as int32) left an Int32 0 until the
+ * first advance. Both are exact integers. In a query a Double 5.0 equals a Long 5, so
+ * every filter names these types: a corrupt (double, string…) time is never overwritten.
+ */
+const TIME_TYPES = ["long", "int"];
+
+/** `{ _id: "g", time: { …condition, $type: ["long", "int"] } }` */
+function clockFilter(condition: Document = {}): Filter<ClockDocument> {
+  // The driver's typings lack $type with a list of types, which servers take since 3.6.
+  const filter: Document = { _id: CLOCK_ID, time: { ...condition, $type: TIME_TYPES } };
+  return filter as Filter<ClockDocument>;
+}
+
+/** The clock document as Juju wrote it; `time` as the server holds it (see TIME_TYPES). */
+export interface ClockDocument {
+  _id: string;
+  time: Long;
+}
+
+/**
+ * Int64 decodes to bigint, so nothing passes through a JS double; the server names the
+ * stored type (an aggregation expression in the projection, MongoDB 4.4+, as the driver
+ * requires anyway), so an Int32 5 and a Double 5.0, both JS number 5, are told apart.
+ * Error replies keep plain numeric codes, which the driver's retry and failover logic
+ * needs (with promoteValues off they would arrive as Int32 wrappers and be missed).
+ */
+const EXACT = { useBigInt64: true, promoteLongs: true, promoteValues: true } as const;
+const PROJECTION = { _id: 0, time: 1, timeType: { $type: "$time" } };
+
+/**
+ * The clock in a MongoDB collection, in Juju's schema: one document
+ * `{ _id: "g", time: <int64 ns> }`. `ensure` is Juju's find-and-modify upsert with
+ * `$inc: { time: 0 }` (never $set, which would overwrite an existing clock); a swap is
+ * `updateOne({ _id: "g", time: old }, { $set: { time: next } })`, decided by matchedCount.
+ * Times are written as BSON int64 (Long) and read without going through a double.
+ *
+ * The store takes a driver Collection, so the URL opener (openMongoStore) and the
+ * original Config API (newReader/newUpdater) share it. It closes nothing it was given;
+ * `onClose` does that.
+ */
+export class MongoStore implements ClockStore {
+  readonly kind = KIND;
+  readonly #collection: Collection<ClockDocument>;
+  readonly #writeConcern: { w: W };
+  readonly #readConcern: { level: ReadConcernLevel };
+  readonly #pollIntervalMs: number;
+  readonly #maxAwaitTimeMs: number;
+  readonly #onClose: (() => void | Promise<void>) | undefined;
+  #closed = false;
+
+  constructor(collection: Collection<Document>, options: MongoStoreOptions = {}) {
+    const w = options.writeConcern ?? MONGODB_DEFAULTS.writeConcern;
+    if (w !== "majority" && !(Number.isSafeInteger(w) && (w as number) >= 1)) {
+      throw new ConfigError(
+        "writeConcern",
+        `invalid writeConcern ${JSON.stringify(w)}: use "majority" or a member count of at least 1`,
+      );
+    }
+    const level = options.readConcern ?? MONGODB_DEFAULTS.readConcern;
+    if (!READ_CONCERNS.includes(level)) {
+      throw new ConfigError(
+        "readConcern",
+        `invalid readConcern ${JSON.stringify(level)}: use ${READ_CONCERNS.join(", ")}`,
+      );
+    }
+    this.#pollIntervalMs = positive(
+      "pollInterval",
+      options.pollIntervalMs,
+      MONGODB_DEFAULTS.pollIntervalMs,
+    );
+    this.#maxAwaitTimeMs = positive(
+      "maxAwaitTime",
+      options.maxAwaitTimeMs,
+      MONGODB_DEFAULTS.maxAwaitTimeMs,
+    );
+    this.#collection = collection as unknown as Collection<ClockDocument>;
+    this.#writeConcern = { w };
+    this.#readConcern = { level: level as ReadConcernLevel };
+    this.#onClose = options.onClose;
+  }
+
+  /** The namespace, "database.collection", for messages. */
+  get namespace(): string {
+    return `${this.#collection.dbName}.${this.#collection.collectionName}`;
+  }
+
+  read(signal?: AbortSignal): Promise<bigint | undefined> {
+    return this.#run("read", signal, async () => {
+      const doc = await this.#find(signal);
+      return doc === null ? undefined : this.#decode("read", doc);
+    });
+  }
+
+  ensure(signal?: AbortSignal): Promise<bigint> {
+    return this.#run("ensure", signal, async () => {
+      try {
+        const doc = await raceAbort(
+          this.#collection.findOneAndUpdate(
+            clockFilter(),
+            { $inc: { time: Long.ZERO } },
+            {
+              upsert: true,
+              returnDocument: "after",
+              projection: PROJECTION,
+              ...EXACT,
+              writeConcern: this.#writeConcern,
+            },
+          ),
+          signal,
+        );
+        if (doc === null) throw new StoreError(KIND, "ensure", "the upsert returned no document");
+        return this.#decode("ensure", doc);
+      } catch (err) {
+        // The filter missed an existing document: either another process created it a
+        // moment ago, or its time is not an integer (then decoding reports it as corrupt).
+        if (codeOf(err) !== 11000) throw err;
+        const doc = await this.#find(signal);
+        if (doc === null) throw err;
+        return this.#decode("ensure", doc);
+      }
+    });
+  }
+
+  compareAndSwap(old: bigint, next: bigint, signal?: AbortSignal): Promise<boolean> {
+    return this.#run("compareAndSwap", signal, async () => {
+      if (next < 0n || next > INT64_MAX) {
+        throw new StoreError(KIND, "compareAndSwap", `${next} is not a non-negative int64`);
+      }
+      if (old < -(INT64_MAX + 1n) || old > INT64_MAX) return false; // no int64 equals it
+      const result = await raceAbort(
+        this.#collection.updateOne(
+          clockFilter({ $eq: Long.fromBigInt(old) }),
+          { $set: { time: Long.fromBigInt(next) } },
+          { writeConcern: this.#writeConcern },
+        ),
+        signal,
+      );
+      return result.matchedCount === 1;
+    });
+  }
+
+  /**
+   * Pushes the stored time after every change, through a change stream on the clock
+   * document (replica sets and sharded clusters). Where the server has no change streams
+   * (a standalone mongod) it reads every pollIntervalMs instead. Each change is followed
+   * by a read, so what it yields has the store's read concern.
+   */
+  watch(signal: AbortSignal): AsyncIterable<bigint> {
+    if (this.#closed) throw new ClosedError("mongodb store");
+    return watchClock(signal, {
+      collection: this.#collection,
+      documentId: CLOCK_ID,
+      read: (s) => this.read(s),
+      pollIntervalMs: this.#pollIntervalMs,
+      maxAwaitTimeMs: this.#maxAwaitTimeMs,
+      wrap: (err) => this.#wrap("watch", err),
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#onClose?.();
+  }
+
+  #find(signal: AbortSignal | undefined): Promise<Document | null> {
+    return this.#collection.findOne(
+      { _id: CLOCK_ID },
+      {
+        projection: PROJECTION,
+        ...EXACT,
+        readConcern: this.#readConcern,
+        readPreference: ReadPreference.primary,
+        signal,
+      },
+    );
+  }
+
+  /** The stored time of a document read or returned by the server, checked. */
+  #decode(operation: string, doc: Document): bigint {
+    const { time, timeType } = doc;
+    if (timeType === "long" && typeof time === "bigint")
+      return checkStoredTime(time, KIND, operation);
+    if (timeType === "int" && typeof time === "number") {
+      return checkStoredTime(BigInt(time), KIND, operation);
+    }
+    if (timeType === "missing" || time === undefined) {
+      throw new CorruptRecordError(
+        KIND,
+        operation,
+        `the clock document in ${this.namespace} has no time field`,
+      );
+    }
+    const shown = typeof time === "string" ? JSON.stringify(time.slice(0, 40)) : String(time);
+    throw new CorruptRecordError(
+      KIND,
+      operation,
+      `time in ${this.namespace} is a BSON ${String(timeType)} (${shown}), not an int64`,
+    );
+  }
+
+  async #run<T>(
+    operation: string,
+    signal: AbortSignal | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    if (this.#closed) throw new ClosedError("mongodb store");
+    signal?.throwIfAborted();
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw this.#wrap(operation, err);
+    }
+  }
+
+  #wrap(operation: string, err: unknown): Error {
+    if (err instanceof StoreError || err instanceof ClosedError) return err;
+    if (this.#closed) return new ClosedError("mongodb store");
+    return new StoreError(KIND, operation, explain(err), { cause: err });
+  }
+}
+
+function positive(field: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!(Number.isFinite(v) && v > 0)) {
+    throw new ConfigError(field, `invalid ${field} ${v}: must be a duration greater than 0`);
+  }
+  return v;
+}
