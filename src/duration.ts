@@ -1,3 +1,4 @@
+import parse from "parse-duration";
 import { InvalidDurationError } from "./errors.js";
 import { INT64_MAX } from "./time.js";
 
@@ -7,17 +8,12 @@ import { INT64_MAX } from "./time.js";
  */
 export type DurationInput = number | bigint | string;
 
-const UNITS: ReadonlyMap<string, bigint> = new Map([
-  ["ns", 1n],
-  ["us", 1_000n],
-  ["µs", 1_000n], // micro sign
-  ["μs", 1_000n], // Greek mu
-  ["ms", 1_000_000n],
-  ["s", 1_000_000_000n],
-  ["m", 60_000_000_000n],
-  ["h", 3_600_000_000_000n],
-  ["d", 86_400_000_000_000n],
-]);
+/** The units accepted in strings (a subset of what parse-duration knows, on purpose). */
+const UNITS = new Set(["ns", "us", "µs", "μs", "ms", "s", "m", "h", "d"]);
+
+// parse-duration computes in floating point: below 2^40 ns (about 18 minutes) a result
+// off an integer by more than float noise means the text asked for a fraction of a ns.
+const FRACTION_CHECK_BELOW = 2 ** 40;
 
 /**
  * Converts a duration to exact nanoseconds. Throws InvalidDurationError for a negative,
@@ -46,37 +42,39 @@ export function toNanoseconds(input: DurationInput, field = "duration"): bigint 
 }
 
 /**
- * One or more <decimal><unit> groups, in exact integer arithmetic: a float would lose
- * nanoseconds beyond 2^53 ns (about 104 days).
+ * One or more <decimal><unit> groups. The grammar and the units are checked here, so that
+ * "5", "1s junk" or "1y" is an error rather than a guess; parse-duration does the sum.
+ * It works in floating point: exact to the nanosecond up to about 13 days (2^50 ns), and within a
+ * few microseconds up to int64's limit. Pass a bigint for exact nanoseconds beyond that.
  */
 function parseDuration(input: string, field: string): bigint {
   const text = input.trim();
   if (text === "0") return 0n;
   if (text.startsWith("-")) throw invalid(field, input, "negative");
-  const group = /(\d*)(?:\.(\d*))?\s*([^\d\s.]*)\s*/y;
-  let total = 0n;
+  const group = /(\d+(?:\.\d+)?|\.\d+)?\s*([^\d\s.]*)\s*/y;
   for (let at = 0; at < text.length || at === 0; ) {
     group.lastIndex = at;
-    const [all = "", whole = "", fraction = "", unit = ""] = group.exec(text) ?? [];
-    if (whole + fraction === "" || unit === "") {
+    const [all = "", number, unit = ""] = group.exec(text) ?? [];
+    if (number === undefined || unit === "") {
       throw invalid(field, input, 'expected a number with a unit, e.g. "1.5s" or "250ms"');
     }
-    const size = UNITS.get(unit);
-    if (size === undefined) {
+    if (!UNITS.has(unit)) {
       throw invalid(
         field,
         input,
         `unknown unit ${JSON.stringify(unit)}; use ns, us, ms, s, m, h, d`,
       );
     }
-    const scale = 10n ** BigInt(fraction.length);
-    const scaled = BigInt(whole + fraction || "0") * size;
-    if (scaled % scale !== 0n) throw invalid(field, input, "finer than a nanosecond");
-    total += scaled / scale;
-    if (total > INT64_MAX) throw invalid(field, input, "beyond the int64 nanosecond range");
     at += all.length;
   }
-  return total;
+  const ns = parse(text.replaceAll("μ", "µ"), "ns"); // Greek mu → micro sign
+  if (ns === null || Number.isNaN(ns)) throw invalid(field, input, "not a duration");
+  if (ns >= 2 ** 63) throw invalid(field, input, "beyond the int64 nanosecond range");
+  const whole = Math.round(ns);
+  if (ns < FRACTION_CHECK_BELOW && Math.abs(ns - whole) > 1e-3) {
+    throw invalid(field, input, "finer than a nanosecond");
+  }
+  return BigInt(whole);
 }
 
 function invalid(field: string, input: unknown, why: string): InvalidDurationError {
