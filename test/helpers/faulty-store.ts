@@ -11,6 +11,13 @@ export type FaultPoint = "before" | "after";
 
 type Operation = "read" | "ensure" | "compareAndSwap";
 
+/** One compareAndSwap that reached the inner store, and whether it won. */
+export interface SwapCall {
+  old: bigint;
+  next: bigint;
+  won: boolean;
+}
+
 /**
  * Wraps a ClockStore and, on command, makes its next operations fail. Without a pending
  * fault it forwards everything unchanged, `watch` included when the inner store has it.
@@ -25,12 +32,20 @@ export class FaultyStore implements ClockStore {
   injected = 0;
   /** Calls received per operation, failed ones included. */
   readonly calls: Record<Operation, number> = { read: 0, ensure: 0, compareAndSwap: 0 };
+  /** Every swap that reached the inner store, in order. */
+  readonly swaps: SwapCall[] = [];
 
-  constructor(inner: ClockStore) {
+  /** `push: false` hides the inner store's watch, so callers must poll. */
+  constructor(inner: ClockStore, options: { push?: boolean } = {}) {
     this.inner = inner;
     this.kind = inner.kind;
     const watch = inner.watch;
-    if (watch) this.watch = (signal) => watch.call(inner, signal);
+    if (watch && options.push !== false) this.watch = (signal) => watch.call(inner, signal);
+  }
+
+  /** The sizes of the swaps that won. */
+  get steps(): bigint[] {
+    return this.swaps.filter((c) => c.won).map((c) => c.next - c.old);
   }
 
   /** Makes the next call of `operation` fail at `point`. Several faults queue in order. */
@@ -54,6 +69,7 @@ export class FaultyStore implements ClockStore {
   compareAndSwap(old: bigint, next: bigint, signal?: AbortSignal): Promise<boolean> {
     return this.#run("compareAndSwap", async () => {
       const won = await this.inner.compareAndSwap(old, next, signal);
+      this.swaps.push({ old, next, won });
       if (won) this.committedSwaps++;
       return won;
     });

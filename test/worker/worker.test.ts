@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { ConfigError, InvalidDurationError, MemoryStore, Updater } from "../../src/index.js";
 import { startUpdater, type WorkerRole } from "../../src/worker.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
-import { SpyStore } from "../helpers/spy-store.js";
+import { FaultyStore } from "../helpers/faulty-store.js";
 
 const S = 1_000_000_000n;
 const MS = 1_000_000n;
@@ -12,7 +12,7 @@ const MS = 1_000_000n;
 async function setup(options: { push?: boolean } = {}) {
   const clock = new FakeClock();
   const inner = new MemoryStore();
-  const store = new SpyStore(inner, options);
+  const store = new FaultyStore(inner, options);
   const worker = startUpdater(store, { clock, random: () => 0 });
   await settle();
   return { clock, inner, store, worker };
@@ -22,7 +22,7 @@ describe("worker (Juju's cases)", () => {
   test("+500ms: no advance; +501ms more: advance(1.001s); then every interval", async () => {
     const { clock, store, worker } = await setup();
     await clock.advance(500);
-    assert.deepEqual(store.calls, []);
+    assert.deepEqual(store.swaps, []);
     await clock.advance(501);
     assert.deepEqual(store.steps, [1001n * MS]);
     await clock.advance(1000);
@@ -36,7 +36,7 @@ describe("worker (Juju's cases)", () => {
   test("a store error drops the updater and rebuilds it, without counting time twice", async () => {
     const { clock, inner, store, worker } = await setup();
     await clock.advance(1001); // 1.001s stored
-    store.failNext("after"); // the next swap lands, but its acknowledgement is lost
+    store.failNext("compareAndSwap", "after"); // the next swap lands, but its acknowledgement is lost
     await clock.advance(1000); // 2.001s stored, outcome unknown to the worker
     assert.equal(worker.snapshot().role, "error");
     assert.equal(worker.snapshot().errors, 1);
@@ -54,7 +54,7 @@ describe("worker (Juju's cases)", () => {
 
   test("a failure before the swap: nothing stored, nothing re-added", async () => {
     const { clock, inner, store, worker } = await setup();
-    store.failNext("before");
+    store.failNext("compareAndSwap", "before");
     await clock.advance(1000);
     assert.equal(worker.snapshot().errors, 1);
     assert.equal(await inner.read(), 0n);
@@ -120,24 +120,24 @@ describe("worker (no catch-up, takeover)", () => {
       await clock.advance(500); // worker wakes at 2s: conflict
       assert.equal(worker.snapshot().conflicts, 1);
       assert.equal(worker.snapshot().role, "standby");
-      const workerCalls = store.calls.length;
+      const workerCalls = store.swaps.length;
       // The other keeps the clock moving: the stand-by never swaps.
       for (let i = 0; i < 5; i++) {
         await clock.advance(1000);
         await other.advance(S);
         await settle();
       }
-      assert.equal(store.calls.length, workerCalls);
+      assert.equal(store.swaps.length, workerCalls);
       // The other stops at 7s. Pushed, the stand-by saw 6.3s at once; polled, at its 8s poll.
       const seenAt = clock.now() + (push ? 0n : S);
       await clock.advance(seenAt - clock.now());
       await clock.run(1999, 1); // 1 ms ticks, so polls fire on time
 
       assert.equal(worker.snapshot().time, 6300n * MS);
-      assert.equal(store.calls.length, workerCalls, "no takeover before takeoverAfter");
+      assert.equal(store.swaps.length, workerCalls, "no takeover before takeoverAfter");
       await clock.advance(1);
-      assert.equal(store.calls.length, workerCalls + 1, "takeover right after takeoverAfter");
-      const takeover = store.calls.at(-1);
+      assert.equal(store.swaps.length, workerCalls + 1, "takeover right after takeoverAfter");
+      const takeover = store.swaps.at(-1);
       assert.ok(takeover?.won);
       assert.ok(
         (takeover?.next ?? 0n) - (takeover?.old ?? 0n) <= 1500n * MS,
@@ -153,7 +153,7 @@ describe("worker (no catch-up, takeover)", () => {
   test("three workers: one active, stand-bys quiet in steady state, failover after the active stops", async () => {
     const clock = new FakeClock();
     const inner = new MemoryStore();
-    const stores = [0, 1, 2].map(() => new SpyStore(inner));
+    const stores = [0, 1, 2].map(() => new FaultyStore(inner));
     const workers = stores.map((store) => startUpdater(store, { clock, random: () => 0.5 }));
     await clock.run(3_000);
     const conflictsAfterStart = workers.reduce((n, w) => n + w.snapshot().conflicts, 0);
