@@ -132,7 +132,6 @@ export class UpdaterWorker {
   async #serve(signal: AbortSignal): Promise<void> {
     const updater = await Updater.create(this.#store, { signal });
     this.#updater = updater;
-    this.#failures = 0;
     this.#observe(updater.time);
     if (this.#status.role !== "starting") this.#set({ role: "starting" });
     let base = this.#clock.now(); // the created view was confirmed by a read just now
