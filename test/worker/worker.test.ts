@@ -64,6 +64,29 @@ describe("worker (Juju's cases)", () => {
     await worker.stop();
   });
 
+  test("repeated errors back off exponentially up to maxRetryDelay, and never crash", async () => {
+    const clock = new FakeClock();
+    const store = new FaultyStore(new MemoryStore());
+    for (let i = 0; i < 6; i++) store.failNext("ensure", "before");
+    const attempts: bigint[] = [];
+    const worker = startUpdater(store, { clock, random: () => 0, maxRetryDelay: "4s" });
+    const seen = (async () => {
+      let errors = 0;
+      for await (const s of worker.events()) {
+        if (s.errors > errors) attempts.push(clock.now());
+        errors = s.errors;
+      }
+    })();
+    for (let i = 0; i < 200; i++) await clock.advance(100);
+    // Zero jitter waits half of 1s, 2s, 4s, then of the 4s cap.
+    const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] as bigint));
+    assert.deepEqual(gaps, [500n * MS, 1000n * MS, 2000n * MS, 2000n * MS, 2000n * MS]);
+    assert.equal(worker.snapshot().errors, 6);
+    assert.ok(worker.snapshot().advances > 0, "it recovered once the store answered");
+    await worker.stop();
+    await seen;
+  });
+
   test("options are validated once, with messages naming the field", () => {
     const store = new MemoryStore();
     assert.throws(
