@@ -41,6 +41,8 @@ export class EtcdStore implements ClockStore {
   readonly #hosts: string[];
   readonly #client: Etcd3;
   readonly #secrets: string[];
+  /** Ends each running watch, failing it with the reason. */
+  readonly #watches = new Set<(err: unknown) => Promise<void>>();
   #closed = false;
 
   constructor(options: EtcdStoreOptions) {
@@ -159,17 +161,27 @@ export class EtcdStore implements ClockStore {
       watcher.on("error", (err) => {
         fail(new StoreError(KIND, "watch", this.#describe(err), { cause: err }));
       });
-      return () => {
+      const stop = () => {
+        this.#watches.delete(end);
         watcher.removeAllListeners();
         watcher.on("error", () => {});
-        watcher.cancel().catch(() => {});
+        return watcher.cancel().catch(() => {});
       };
+      const end = (err: unknown) => {
+        fail(err);
+        return stop();
+      };
+      this.#watches.add(end);
+      return () => void stop();
     });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // A watch left running would keep its stream, and so the process, alive.
+    const cancels = [...this.#watches].map((end) => end(new ClosedError("etcd store")));
+    await abortable(Promise.all(cancels), AbortSignal.timeout(this.timeoutMs)).catch(() => {});
     this.#client.close();
   }
 

@@ -55,6 +55,8 @@ export class PostgresStore implements ClockStore {
   readonly #config: pg.PoolConfig;
   readonly #pool: pg.Pool;
   readonly #secrets: string[];
+  /** Ends each running watch (its connection is its own), failing it with the reason. */
+  readonly #watches = new Set<(err: unknown) => void>();
   #created: Promise<void> | undefined;
   #closed = false;
 
@@ -198,7 +200,13 @@ export class PostgresStore implements ClockStore {
         stopped = true;
         clearTimeout(timer);
         current?.end().catch(() => {});
+        this.#watches.delete(end);
       };
+      const end = (err: unknown) => {
+        stop();
+        fail(err);
+      };
+      this.#watches.add(end);
       // The first subscription is in place (or being retried) before values are awaited.
       return first.then(() => stop);
     });
@@ -207,6 +215,7 @@ export class PostgresStore implements ClockStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const end of this.#watches) end(new ClosedError("postgres store"));
     await this.#pool.end().catch(() => {});
   }
 

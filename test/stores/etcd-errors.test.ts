@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Etcd3 } from "etcd3";
 import {
+  ClosedError,
   ConfigError,
   CorruptRecordError,
   InvalidDurationError,
@@ -102,6 +103,17 @@ if (!findEtcd()) {
         await store.close();
       });
     }
+
+    test("closing the store ends a running watch with a ClosedError", async () => {
+      const store = await openStore(cluster.url("key=/closing"));
+      await store.ensure();
+      const watching = store.watch?.(new AbortController().signal)[Symbol.asyncIterator]();
+      assert.ok(watching);
+      assert.equal((await watching.next()).value, 0n);
+      const ended = assert.rejects(watching.next(), ClosedError);
+      await store.close();
+      await ended;
+    });
 
     test("a corrupt value put while watching fails the watch", async () => {
       const key = "/corrupt/watched";

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import {
+  ClosedError,
   ConfigError,
   CorruptRecordError,
   InvalidDurationError,
@@ -123,6 +124,17 @@ if (!findPostgresBin()) {
       const plain = await raw.query("SELECT time FROM clock_exact");
       assert.equal(plain.rows[0].time, max.toString()); // pg's default: a string
       await store.close();
+    });
+
+    test("closing the store ends a running watch with a ClosedError", async () => {
+      const store = await openStore(server.url("postgres", "table=clock_closing"));
+      await store.ensure();
+      const watching = store.watch?.(new AbortController().signal)[Symbol.asyncIterator]();
+      assert.ok(watching);
+      assert.equal((await watching.next()).value, 0n);
+      const ended = assert.rejects(watching.next(), ClosedError);
+      await store.close();
+      await ended;
     });
 
     test("a corrupt notification fails the watch with a CorruptRecordError", async () => {
