@@ -103,6 +103,13 @@ if (!findPostgresBin()) {
       await store.close();
     });
 
+    test("TLS settings in the URL reach the driver", async () => {
+      // The test server has no certificate: asking for TLS must fail, not fall back silently.
+      const store = await openStore(server.url("postgres", "sslmode=require"));
+      await assert.rejects(store.read(), isStoreError(/does not support SSL/, server.password));
+      await store.close();
+    });
+
     test("a missing database is a clear error", async () => {
       const store = await openStore(server.url("no_such_db"));
       await assert.rejects(
