@@ -51,6 +51,9 @@ export class Reader {
     // Subscribe first, then read, so that no change between the two is missed.
     const source = store.watch ? store.watch(signal)[Symbol.asyncIterator]() : undefined;
     let pending = source?.next(); // starts the subscription
+    // If the subscription fails while the first read is still running, the rejection is
+    // seen when `pending` is awaited; until then it must not count as unhandled.
+    pending?.catch(() => {});
     try {
       let last = await this.now(signal);
       yield last;

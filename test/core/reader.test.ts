@@ -140,6 +140,25 @@ describe("Reader.watch on a store that pushes", () => {
   });
 });
 
+describe("Reader.watch on a store whose push fails", () => {
+  test("a subscription failing during the first read rejects the watch, never unhandled", async () => {
+    const failing: ClockStore = {
+      kind: "test",
+      read: () => new Promise((resolve) => setTimeout(() => resolve(7n), 30)),
+      ensure: async () => 0n,
+      compareAndSwap: async () => false,
+      // biome-ignore lint/correctness/useYield: a subscription that fails before any value
+      async *watch() {
+        throw new Error("subscription refused");
+      },
+      close: async () => {},
+    };
+    const watch = new Reader(failing).watch();
+    assert.deepEqual(await watch.next(), { value: 7n, done: false });
+    await assert.rejects(watch.next(), /subscription refused/);
+  });
+});
+
 describe("Reader", () => {
   test("`await using` closes it and calls onClose once; a closed reader refuses", async () => {
     let closes = 0;
