@@ -138,14 +138,12 @@ export class UpdaterWorker {
     for (;;) {
       if (!(await this.#clock.sleep(this.settings.interval, signal))) return;
       const step = min(this.#clock.now() - base, this.settings.maxStep);
-      try {
-        await this.#advance(updater, step, signal);
-      } catch (err) {
-        if (!(err instanceof OutOfSyncUpdateError)) throw err;
-        // Another worker is active: discard the elapsed time and stand by.
-        this.#set({ conflicts: this.#status.conflicts + 1 });
-        this.#observe(err.actual);
-        if (!(await this.#standBy(updater, signal))) return;
+      // A lost race means another worker is active: the elapsed time is discarded.
+      if (
+        !(await this.#advance(updater, step, signal)) &&
+        !(await this.#standBy(updater, signal))
+      ) {
+        return;
       }
       base = this.#clock.now();
     }
@@ -159,9 +157,9 @@ export class UpdaterWorker {
   async #standBy(updater: Updater, signal: AbortSignal): Promise<boolean> {
     this.#set({ role: "standby" });
     const watching = new AbortController();
-    const stopWatching = () => watching.abort();
-    signal.addEventListener("abort", stopWatching, { once: true });
-    let pushed = this.#store.watch ? this.#follow(watching.signal) : undefined;
+    let pushed = this.#store.watch
+      ? this.#follow(AbortSignal.any([signal, watching.signal]))
+      : undefined;
     try {
       for (;;) {
         if (pushed) {
@@ -180,19 +178,11 @@ export class UpdaterWorker {
           continue;
         }
         const step = min(this.#clock.now() - this.#seenAt, this.settings.maxStep);
-        try {
-          await this.#advance(updater, step, signal);
-        } catch (err) {
-          if (!(err instanceof OutOfSyncUpdateError)) throw err;
-          this.#set({ conflicts: this.#status.conflicts + 1 });
-          this.#observe(err.actual);
-          continue;
-        }
+        if (!(await this.#advance(updater, step, signal))) continue;
         this.#set({ takeovers: this.#status.takeovers + 1 });
         return true;
       }
     } finally {
-      signal.removeEventListener("abort", stopWatching);
       watching.abort();
     }
   }
@@ -213,8 +203,17 @@ export class UpdaterWorker {
     return state;
   }
 
-  async #advance(updater: Updater, step: bigint, signal: AbortSignal): Promise<void> {
-    const time = await updater.advance(step, signal);
+  /** Advances; false when another updater won the race (recorded as a conflict). */
+  async #advance(updater: Updater, step: bigint, signal: AbortSignal): Promise<boolean> {
+    let time: bigint;
+    try {
+      time = await updater.advance(step, signal);
+    } catch (err) {
+      if (!(err instanceof OutOfSyncUpdateError)) throw err;
+      this.#set({ conflicts: this.#status.conflicts + 1 });
+      this.#observe(err.actual);
+      return false;
+    }
     this.#failures = 0;
     this.#seen = time;
     this.#seenAt = this.#clock.now();
@@ -225,6 +224,7 @@ export class UpdaterWorker {
       lastStep: step,
       lastChangeAt: this.#seenAt,
     });
+    return true;
   }
 
   #observe(time: bigint): void {
