@@ -1,3 +1,5 @@
+import { sleep } from "./sleep.js";
+
 /**
  * Turns a callback source into an async iterator that keeps only the latest value:
  * a slow consumer sees the newest time, never a backlog. Used by every store's watch.
@@ -53,4 +55,50 @@ export async function* latestValues<T>(
     signal.removeEventListener("abort", onAbort);
     stop?.();
   }
+}
+
+/**
+ * For stores whose change notices carry no value to trust (a file event, a change-stream
+ * event): each call of the returned `wake` reads the clock and pushes a time greater than
+ * the last one pushed; wakes during a read make one more read, not one each.
+ * `retryMs`: while a read finds nothing new, read again after each of these delays, for
+ * notices that can come before the change is visible. The promise `wake` returns rejects
+ * with a failed read; it resolves at once when the signal aborts.
+ */
+export function readOnWake(
+  read: () => Promise<bigint | undefined>,
+  push: (time: bigint) => void,
+  options: { signal: AbortSignal; retryMs?: readonly number[] },
+): () => Promise<void> {
+  const { signal, retryMs = [] } = options;
+  let last: bigint | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = async () => {
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      if (again) {
+        again = false;
+        attempt = 0;
+      } else if (attempt > retryMs.length) {
+        return;
+      }
+      if (attempt > 0 && !(await sleep(retryMs[attempt - 1] as number, signal))) return;
+      const time = await read();
+      if (time !== undefined && (last === undefined || time > last)) {
+        last = time;
+        push(time);
+        if (!again) return;
+      }
+    }
+  };
+  return () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = run().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
 }

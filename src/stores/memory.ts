@@ -31,6 +31,7 @@ export function memoryCell(name: string): MemoryCell {
 export class MemoryStore implements ClockStore {
   readonly kind = "memory";
   readonly #cell: MemoryCell;
+  readonly #watches = new Set<() => void>();
   #closed = false;
 
   constructor(name?: string) {
@@ -57,14 +58,20 @@ export class MemoryStore implements ClockStore {
 
   watch(signal: AbortSignal): AsyncIterable<bigint> {
     this.#check();
-    return latestValues<bigint>(signal, (push) => {
+    return latestValues<bigint>(signal, (push, fail) => {
+      const end = () => fail(new ClosedError("memory store"));
       this.#cell.listeners.add(push);
-      return () => this.#cell.listeners.delete(push);
+      this.#watches.add(end);
+      return () => {
+        this.#cell.listeners.delete(push);
+        this.#watches.delete(end);
+      };
     });
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const end of this.#watches) end();
   }
 
   #current(operation: string): bigint | undefined {

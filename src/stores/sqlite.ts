@@ -3,7 +3,7 @@ import { basename, dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { checkIdentifier, durationMs } from "../config.js";
 import { ClosedError, ConfigError, describe, StoreError } from "../errors.js";
-import { latestValues } from "../push.js";
+import { latestValues, readOnWake } from "../push.js";
 import { checkStoredTime, wrongType } from "../record.js";
 import { sleep } from "../sleep.js";
 import type { ClockStore } from "../store.js";
@@ -23,8 +23,8 @@ export interface SqliteStoreOptions {
 }
 
 const KIND = "sqlite";
-/** Delays of the reads after a file event, while the commit may not be visible yet. */
-const COMMIT_WAITS_MS = [0, 1, 4, 15, 40];
+/** Delays of the re-reads after a file event, while the commit may not be visible yet. */
+const COMMIT_RETRY_MS = [1, 4, 15, 40];
 const ID = "g";
 
 type Busy = Error & { code?: string };
@@ -46,6 +46,7 @@ export class SqliteStore implements ClockStore {
   readonly #select: Database.Statement<[string], unknown>;
   readonly #insert: Database.Statement<[string], unknown>;
   readonly #update: Database.Statement<[bigint, string, bigint], unknown>;
+  readonly #watches = new Set<() => void>();
   #closed = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -122,48 +123,33 @@ export class SqliteStore implements ClockStore {
     if (this.#closed) throw new ClosedError("sqlite store");
     const names = new Set([basename(this.path), `${basename(this.path)}-wal`]);
     return latestValues<bigint>(signal, (push, fail) => {
-      let last: bigint | undefined;
-      let reading = false;
-      let again = false;
-      const check = async () => {
-        if (reading) {
-          again = true;
-          return;
-        }
-        reading = true;
-        try {
-          for (let attempt = 0; attempt < COMMIT_WAITS_MS.length && !signal.aborted; attempt++) {
-            if (again) {
-              again = false;
-              attempt = 0;
-            }
-            const wait = COMMIT_WAITS_MS[attempt] as number;
-            if (wait > 0 && !(await sleep(wait, signal))) break;
-            const time = await this.read(signal);
-            if (time !== undefined && (last === undefined || time > last)) {
-              last = time;
-              push(time);
-              if (!again) break;
-            }
-          }
-        } catch (err) {
+      const wake = readOnWake(() => this.read(signal), push, { signal, retryMs: COMMIT_RETRY_MS });
+      const check = () =>
+        wake().catch((err: unknown) => {
           if (!signal.aborted) fail(err);
-        } finally {
-          reading = false;
-        }
-      };
+        });
       const watcher = watchFiles(dirname(this.path), (_event, file) => {
         if (file !== null && names.has(file)) void check();
       });
       watcher.on("error", fail);
+      // close() ends the watch: the file watch would otherwise keep the process alive.
+      const end = () => {
+        watcher.close();
+        fail(new ClosedError("sqlite store"));
+      };
+      this.#watches.add(end);
       void check();
-      return () => watcher.close();
+      return () => {
+        this.#watches.delete(end);
+        watcher.close();
+      };
     });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const end of this.#watches) end();
     this.#db.close();
   }
 

@@ -161,6 +161,27 @@ export function conformance(name: string, start: () => Promise<StoreHarness>): v
         assert.ok((seen[i] as bigint) > (seen[i - 1] as bigint));
     });
 
+    test("closing a store ends its running watch", { timeout: 20_000 }, async (t) => {
+      const c = await h.open();
+      if (!c.watch) {
+        t.diagnostic(`${name} cannot push changes`);
+        await c.close();
+        return;
+      }
+      await c.ensure();
+      const changes = c.watch(new AbortController().signal)[Symbol.asyncIterator]();
+      const drained = (async () => {
+        try {
+          while (!(await changes.next()).done) {}
+        } catch {
+          // ending with an error (ClosedError) is as good as ending
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 100));
+      await c.close();
+      await drained; // a watch that outlives its store hangs here until the timeout
+    });
+
     test("close is idempotent and later calls fail clearly", async () => {
       const c = await h.open();
       await c.close();
