@@ -1,0 +1,80 @@
+/** What every part of the benchmark shares: the mode's sizes, the servers, a log. */
+import type { EtcdCluster } from "../test/helpers/etcd-server.js";
+import type { PostgresServer } from "../test/helpers/postgres-server.js";
+import type { Scratch } from "./servers.js";
+
+/** The multi-process parts run on the stores a fleet of daemons can share. */
+export type SharedStore = "sqlite" | "postgres" | "etcd";
+
+export interface Mode {
+  readonly name: "full" | "quick";
+  /** Side-by-side rounds per side, and their length. */
+  readonly rounds: number;
+  readonly roundMs: number;
+  readonly contentionMs: number;
+  readonly contentionWorkers: readonly number[];
+  readonly contentionStores: readonly SharedStore[];
+  readonly kills: number;
+  readonly failoverStores: readonly SharedStore[];
+  readonly steadyMs: number;
+  readonly rateStores: readonly SharedStore[];
+  readonly memoryAfterMs: number;
+  readonly memoryStores: readonly SharedStore[];
+}
+
+const ALL: readonly SharedStore[] = ["sqlite", "postgres", "etcd"];
+
+export const FULL: Mode = Object.freeze<Mode>({
+  name: "full",
+  rounds: 10,
+  roundMs: 300,
+  contentionMs: 5000,
+  contentionWorkers: [1, 2, 4, 8],
+  contentionStores: ALL,
+  kills: 10,
+  failoverStores: ALL,
+  steadyMs: 60_000,
+  rateStores: ALL,
+  memoryAfterMs: 60_000,
+  memoryStores: ALL,
+});
+
+export const QUICK: Mode = Object.freeze<Mode>({
+  name: "quick",
+  rounds: 4,
+  roundMs: 100,
+  contentionMs: 1500,
+  contentionWorkers: [1, 2, 4, 8],
+  contentionStores: ["sqlite"],
+  kills: 3,
+  failoverStores: ["sqlite"],
+  steadyMs: 15_000,
+  rateStores: ["sqlite"],
+  memoryAfterMs: 15_000,
+  memoryStores: ["sqlite"],
+});
+
+export interface Context {
+  readonly mode: Mode;
+  readonly scratch: Scratch;
+  readonly postgres: PostgresServer | undefined;
+  readonly etcd: EtcdCluster | undefined;
+  /** Why a store or a part was not measured. */
+  readonly skipped: Record<string, string>;
+  log(line: string): void;
+}
+
+/**
+ * A URL for a clock of its own (`name`) on a shared store, or undefined when that store's
+ * server could not be started.
+ */
+export function sharedUrl(ctx: Context, store: SharedStore, name: string): string | undefined {
+  switch (store) {
+    case "sqlite":
+      return ctx.scratch.sqliteUrl(name);
+    case "postgres":
+      return ctx.postgres?.url("postgres", `table=${name}`);
+    case "etcd":
+      return ctx.etcd?.url(`key=/bench/${name}`);
+  }
+}
