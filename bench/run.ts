@@ -136,7 +136,9 @@ const md = markdown(results, chart);
 writeFileSync(`${dir}${name}.md`, md);
 // The results are committed, so they are formatted as the linter wants them.
 const biome = fileURLToPath(new URL("../node_modules/.bin/biome", import.meta.url));
-spawnSync(biome, ["format", "--write", `${dir}${name}.json`], { stdio: "ignore" });
+spawnSync(biome, ["format", "--write", `${dir}${name}.json`, `${dir}${name}.md`], {
+  stdio: "ignore",
+});
 if (name === "bench") writeReadme(README, readmeSection(results));
 process.stdout.write(md);
 log(`done: bench/results/${name}.json, .md${first ? " and the chart" : ""}`);
