@@ -1,4 +1,5 @@
-import type { Collection } from "mongodb";
+import type { ChangeStream, Collection } from "mongodb";
+import { ClosedError, CorruptRecordError } from "../errors.js";
 import { latestValues } from "../push.js";
 import { sleep } from "../sleep.js";
 import { codeOf } from "./mongodb-errors.js";
@@ -6,6 +7,8 @@ import { codeOf } from "./mongodb-errors.js";
 // Server codes meaning "no change streams here": not a replica set (40573), an unknown
 // $changeStream stage (40324), no aggregate command at all (59, 115).
 const NO_CHANGE_STREAMS = new Set([40573, 40324, 59, 115]);
+// Failures no retry can mend: unauthorized (13), authentication failed (18).
+const FATAL_CODES = new Set([13, 18]);
 
 export interface WatchClockOptions {
   // biome-ignore lint/suspicious/noExplicitAny: any schema; only watch() is used
@@ -16,6 +19,8 @@ export interface WatchClockOptions {
   read: (signal: AbortSignal) => Promise<bigint | undefined>;
   pollIntervalMs: number;
   maxAwaitTimeMs: number;
+  /** Aborted when the store closes: the watch then fails with the reason. */
+  closing: AbortSignal;
   /** Turns a failure into the store's error. */
   wrap: (err: unknown) => Error;
 }
@@ -23,61 +28,93 @@ export interface WatchClockOptions {
 /**
  * Yields the clock after each change to its document, seen through a change stream,
  * or, where the server has none (a standalone mongod), read every pollIntervalMs. A
- * change only wakes a read: what is yielded always comes from `read`.
+ * change only wakes a read: what is yielded always comes from `read`, never less than
+ * what was yielded before.
+ *
+ * The driver resumes a change stream by itself after one failure; when that fails too
+ * (the server is away longer), the stream is opened again after growing pauses (up to
+ * 2 s) until the signal aborts, and the clock is read each time it opens, so no change
+ * is lost in between. A corrupt record, a refused login or a closed store end the watch.
  */
 export function watchClock(signal: AbortSignal, options: WatchClockOptions): AsyncIterable<bigint> {
-  const { collection, documentId, read, pollIntervalMs, maxAwaitTimeMs, wrap } = options;
-  return latestValues<bigint>(signal, (push, fail) => {
+  const { collection, documentId, read, pollIntervalMs, maxAwaitTimeMs, closing, wrap } = options;
+  return latestValues<bigint>(signal, (pushAny, fail) => {
     const stop = new AbortController();
-    const stopped = AbortSignal.any([signal, stop.signal]);
-    let reading = false;
+    const stopped = AbortSignal.any([signal, closing, stop.signal]);
+    let highest = -1n;
+    let current: ChangeStream | undefined;
+    let reading: Promise<void> | undefined;
     let again = false;
-    const check = async () => {
+    /** Reads now, or once more after the read in flight: a burst of changes costs two reads. */
+    const check = async (): Promise<void> => {
       if (reading) {
         again = true;
-        return;
+        return reading;
       }
-      reading = true;
-      try {
-        do {
-          again = false;
-          const time = await read(stopped);
-          if (time !== undefined) push(time);
-        } while (again && !stopped.aborted);
-      } finally {
-        reading = false;
-      }
-    };
-    const poll = async () => {
-      do await check();
-      while (await sleep(pollIntervalMs, stopped));
-    };
-    const stream = collection.watch([{ $match: { "documentKey._id": documentId } }], {
-      maxAwaitTimeMS: maxAwaitTimeMs,
-    });
-    const follow = async () => {
-      try {
-        // The first tryNext opens the stream; reading only then means that no change
-        // between the caller's first read and the stream's start goes unseen.
-        let opened = false;
-        while (!stopped.aborted) {
-          const change = await stream.tryNext();
-          if (!opened || change) await check();
-          opened = true;
+      reading = (async () => {
+        try {
+          do {
+            again = false;
+            const time = await read(stopped);
+            if (time !== undefined && time >= highest) {
+              highest = time;
+              pushAny(time);
+            }
+          } while (again && !stopped.aborted);
+        } finally {
+          reading = undefined;
         }
-      } catch (err) {
-        if (stopped.aborted) return;
-        if (!NO_CHANGE_STREAMS.has(codeOf(err) ?? -1)) throw err;
-        await stream.close().catch(() => {});
-        await poll();
+      })();
+      return reading;
+    };
+    const follow = async (stream: ChangeStream): Promise<void> => {
+      // The first tryNext opens the stream; reading only then means that no change
+      // between the caller's first read (or the last stream's end) and this start goes unseen.
+      await stream.tryNext();
+      await check();
+      failures = 0;
+      while (!stopped.aborted) {
+        if (await stream.tryNext()) await check();
       }
     };
-    follow().catch((err: unknown) => {
+    let failures = 0;
+    let polling = false;
+    const run = async (): Promise<void> => {
+      while (!stopped.aborted) {
+        try {
+          if (polling) {
+            await check();
+            failures = 0;
+            if (!(await sleep(pollIntervalMs, stopped))) return;
+            continue;
+          }
+          current = collection.watch([{ $match: { "documentKey._id": documentId } }], {
+            maxAwaitTimeMS: maxAwaitTimeMs,
+          });
+          await follow(current).finally(() => current?.close().catch(() => {}));
+        } catch (err) {
+          if (stopped.aborted) return;
+          if (!polling && NO_CHANGE_STREAMS.has(codeOf(err) ?? -1)) {
+            polling = true;
+            continue;
+          }
+          const cause = (err as { cause?: unknown })?.cause;
+          const fatal = [codeOf(err), codeOf(cause)].some((c) => FATAL_CODES.has(c ?? -1));
+          if (err instanceof CorruptRecordError || fatal) throw err;
+          if (!(await sleep(Math.min(2000, 50 * 2 ** failures++), stopped))) return;
+        }
+      }
+    };
+    const onClosing = () => fail(closing.reason ?? new ClosedError("mongodb store"));
+    closing.addEventListener("abort", onClosing, { once: true });
+    run().catch((err: unknown) => {
       if (!stopped.aborted) fail(wrap(err));
     });
     return () => {
       stop.abort();
-      stream.close().catch(() => {});
+      closing.removeEventListener("abort", onClosing);
+      current?.close().catch(() => {});
+      current = undefined;
     };
   });
 }

@@ -69,13 +69,16 @@ export interface ClockDocument {
 }
 
 /**
- * Int64 decodes to bigint, so nothing passes through a JS double; the server names the
- * stored type (an aggregation expression in the projection, MongoDB 4.4+, as the driver
- * requires anyway), so an Int32 5 and a Double 5.0, both JS number 5, are told apart.
- * Error replies keep plain numeric codes, which the driver's retry and failover logic
- * needs (with promoteValues off they would arrive as Int32 wrappers and be missed).
+ * The server names the stored type (an aggregation expression in the projection, MongoDB
+ * 4.4+, as the driver requires anyway), so an Int32 5 and a Double 5.0, both a JS number
+ * 5 once decoded, are told apart. Values decode with the driver's defaults: an int64
+ * beyond 2^53 stays a Long, one within it becomes an exactly equal number.
+ *
+ * No per-operation BSON options: they apply to error replies too, where the driver's
+ * failover logic needs the defaults (with promoteValues off, error codes arrive as Int32
+ * objects and retryable errors go unrecognised; with useBigInt64, a NotWritablePrimary
+ * reply's topologyVersion counter arrives as a bigint and crashes the driver's monitor).
  */
-const EXACT = { useBigInt64: true, promoteLongs: true, promoteValues: true } as const;
 const PROJECTION = { _id: 0, time: 1, timeType: { $type: "$time" } };
 
 /**
@@ -98,6 +101,8 @@ export class MongoStore implements ClockStore {
   readonly #maxAwaitTimeMs: number;
   readonly #onClose: (() => void | Promise<void>) | undefined;
   #closed = false;
+  /** Aborted by close(), ending every running watch with a ClosedError. */
+  readonly #closing = new AbortController();
 
   constructor(collection: Collection<Document>, options: MongoStoreOptions = {}) {
     const w = options.writeConcern ?? MONGODB_DEFAULTS.writeConcern;
@@ -153,7 +158,6 @@ export class MongoStore implements ClockStore {
               upsert: true,
               returnDocument: "after",
               projection: PROJECTION,
-              ...EXACT,
               writeConcern: this.#writeConcern,
             },
           ),
@@ -204,6 +208,7 @@ export class MongoStore implements ClockStore {
       read: (s) => this.read(s),
       pollIntervalMs: this.#pollIntervalMs,
       maxAwaitTimeMs: this.#maxAwaitTimeMs,
+      closing: this.#closing.signal,
       wrap: (err) => this.#wrap("watch", err),
     });
   }
@@ -211,6 +216,7 @@ export class MongoStore implements ClockStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort(new ClosedError("mongodb store"));
     await this.#onClose?.();
   }
 
@@ -219,7 +225,6 @@ export class MongoStore implements ClockStore {
       { _id: CLOCK_ID },
       {
         projection: PROJECTION,
-        ...EXACT,
         readConcern: this.#readConcern,
         readPreference: ReadPreference.primary,
         signal,
@@ -230,10 +235,9 @@ export class MongoStore implements ClockStore {
   /** The stored time of a document read or returned by the server, checked. */
   #decode(operation: string, doc: Document): bigint {
     const { time, timeType } = doc;
-    if (timeType === "long" && typeof time === "bigint")
-      return checkStoredTime(time, KIND, operation);
-    if (timeType === "int" && typeof time === "number") {
-      return checkStoredTime(BigInt(time), KIND, operation);
+    if (timeType === "long" || timeType === "int") {
+      const exact = exactInteger(time);
+      if (exact !== undefined) return checkStoredTime(exact, KIND, operation);
     }
     if (timeType === "missing" || time === undefined) {
       throw new CorruptRecordError(
@@ -278,4 +282,16 @@ function positive(field: string, value: number | undefined, fallback: number): n
     throw new ConfigError(field, `invalid ${field} ${v}: must be a duration greater than 0`);
   }
   return v;
+}
+
+/**
+ * An integer as the driver decoded it: a number (defaults), a Long (beyond 2^53, or with
+ * promoteLongs off), a bigint (useBigInt64) or an Int32 (promoteValues off), any of which
+ * a caller's own client may have set. Undefined for anything else.
+ */
+function exactInteger(value: unknown): bigint | undefined {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : undefined;
+  const type = (value as { _bsontype?: unknown } | null)?._bsontype;
+  return type === "Long" || type === "Int32" ? BigInt(String(value)) : undefined;
 }

@@ -23,6 +23,31 @@ export class Engine {
   readonly data: Collections;
   /** Retryable writes: the last reply per session, replayed when its txnNumber comes again. */
   readonly #retries = new Map<string, { txn: bigint; reply: Document }>();
+  /**
+   * mongod 4.4+ sends this in hello; it makes drivers stream their heartbeats, and reset
+   * their monitor after a network error. The counter grows with each (simulated) change.
+   */
+  readonly topologyVersion = { processId: new ObjectId(), counter: Long.ZERO };
+  readonly #topologyListeners = new Set<() => void>();
+
+  /**
+   * A change of this member's state: the counter grows and, if `announce`, every
+   * awaitable hello answers at once (a step-down is told by the error that reports it).
+   */
+  changeTopology(announce = true): void {
+    this.topologyVersion.counter = this.topologyVersion.counter.add(1);
+    if (announce) for (const listener of [...this.#topologyListeners]) listener();
+  }
+
+  /** Calls `listener` at the next topology change; returns a function that cancels it. */
+  onTopologyChange(listener: () => void): () => void {
+    const once = () => {
+      this.#topologyListeners.delete(once);
+      listener();
+    };
+    this.#topologyListeners.add(once);
+    return () => this.#topologyListeners.delete(once);
+  }
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -59,6 +84,7 @@ export class Engine {
       minWireVersion: 0,
       maxWireVersion: 21,
       readOnly: false,
+      topologyVersion: { ...this.topologyVersion },
       ok: 1,
     };
     if (legacy) reply.ismaster = true;

@@ -12,7 +12,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Document } from "bson";
 import { Engine } from "./commands.js";
-import { CommandError } from "./values.js";
+import { CommandError, sameBson, toNumber } from "./values.js";
 import { encodeReply, MessageReader, OP_QUERY, type WireRequest } from "./wire.js";
 
 export type FaultAction =
@@ -48,6 +48,8 @@ export interface MongoDoubleOptions {
 }
 
 const MONITORING = new Set(["hello", "isMaster", "ismaster"]);
+// "Not primary" and "shutting down": mongod's state changed, which it reports in hello too.
+const STATE_CHANGE_CODES = new Set([91, 189, 10107, 11600, 11602, 13435, 13436]);
 // Codes after which mongod labels a retryable write (one carrying txnNumber) for retry.
 const RETRYABLE_WRITE_CODES = new Set([
   6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
@@ -151,6 +153,10 @@ export class MongoDouble {
       this.log.push({ name, db: request.db, command: request.command, connectionId });
       if (this.log.length > MAX_LOG) this.log.shift();
     }
+    const { topologyVersion, maxAwaitTimeMS } = request.command;
+    if (MONITORING.has(name) && topologyVersion !== undefined && maxAwaitTimeMS !== undefined) {
+      return this.#streamHello(socket, request, connectionId, toNumber(maxAwaitTimeMS) ?? 10_000);
+    }
     const fault = this.#takeFault(name);
     const action = fault?.action;
     if (action?.kind === "drop-before") return void socket.destroy();
@@ -161,6 +167,13 @@ export class MongoDouble {
       const retryable = request.command.txnNumber !== undefined && RETRYABLE_WRITE_CODES.has(code);
       const labels = errorLabels ?? (retryable ? ["RetryableWriteError"] : undefined);
       if (labels) reply.errorLabels = labels;
+      if (STATE_CHANGE_CODES.has(code)) {
+        // A member that says "not primary" has stepped down, and says so with a newer
+        // topologyVersion. This one is re-elected just after, and its hello announces it.
+        this.engine.changeTopology(false);
+        reply.topologyVersion = { ...this.engine.topologyVersion };
+        setTimeout(() => this.engine.changeTopology(), 20);
+      }
     } else {
       reply = await this.#run(request.db, request.command, connectionId);
     }
@@ -175,6 +188,40 @@ export class MongoDouble {
     }
     if (request.moreToCome || socket.destroyed) return;
     socket.write(encodeReply(request, reply));
+  }
+
+  /**
+   * An awaitable hello, as mongod 4.4+ answers it: at the next topology change or after
+   * maxAwaitTimeMS, and with exhaustAllowed again and again (each answer flagged
+   * moreToCome) until the connection closes. A driver's monitor then always has a read in
+   * flight, and learns at once when its connection is cut.
+   */
+  async #streamHello(socket: Socket, request: WireRequest, id: number, waitMs: number) {
+    // A client that knows an older topology is answered at once.
+    const known = request.command.topologyVersion as { processId?: unknown; counter?: unknown };
+    const current = this.engine.topologyVersion;
+    let wait =
+      sameBson(known?.processId, current.processId) && sameBson(known?.counter, current.counter);
+    do {
+      const open =
+        !wait ||
+        (await new Promise<boolean>((resolve) => {
+          const done = (value: boolean) => {
+            clearTimeout(timer);
+            cancel();
+            socket.off("close", closed);
+            resolve(value);
+          };
+          const closed = () => done(false);
+          const timer = setTimeout(() => done(true), waitMs);
+          const cancel = this.engine.onTopologyChange(() => done(true));
+          socket.once("close", closed);
+          if (socket.destroyed) done(false);
+        }));
+      if (!open || socket.destroyed) return;
+      socket.write(encodeReply(request, this.engine.hello(id, false), request.exhaustAllowed));
+      wait = true;
+    } while (request.exhaustAllowed);
   }
 
   async #run(db: string, command: Document, connectionId: number): Promise<Document> {

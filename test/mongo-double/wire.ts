@@ -16,6 +16,7 @@ export const OP_MSG = 2013;
 
 const CHECKSUM_PRESENT = 1;
 const MORE_TO_COME = 2;
+const EXHAUST_ALLOWED = 1 << 16;
 const MAX_MESSAGE = 48_000_000;
 
 export const DECODE = { promoteValues: false, promoteBuffers: false } as const;
@@ -30,6 +31,8 @@ export interface WireRequest {
   command: Document;
   /** OP_MSG moreToCome: the client wants no answer (unacknowledged write). */
   moreToCome: boolean;
+  /** OP_MSG exhaustAllowed: the client takes a stream of answers (awaitable hello). */
+  exhaustAllowed: boolean;
 }
 
 export class ProtocolError extends Error {
@@ -94,7 +97,14 @@ function parseMsg(message: Buffer, requestId: number): WireRequest {
   if (!body) throw new ProtocolError("OP_MSG without a body section");
   for (const [name, docs] of sequences) body[name] = docs;
   const db = typeof body.$db === "string" ? body.$db : "admin";
-  return { requestId, opCode: OP_MSG, db, command: body, moreToCome: !!(flags & MORE_TO_COME) };
+  return {
+    requestId,
+    opCode: OP_MSG,
+    db,
+    command: body,
+    moreToCome: !!(flags & MORE_TO_COME),
+    exhaustAllowed: !!(flags & EXHAUST_ALLOWED),
+  };
 }
 
 function parseQuery(message: Buffer, requestId: number): WireRequest {
@@ -113,6 +123,7 @@ function parseQuery(message: Buffer, requestId: number): WireRequest {
     db: namespace.slice(0, -".$cmd".length),
     command: query,
     moreToCome: false,
+    exhaustAllowed: false,
   };
 }
 
@@ -126,11 +137,15 @@ function header(length: number, responseTo: number, opCode: number): Buffer {
 }
 let nextResponseId = 1;
 
-/** The answer to `request`, framed the way the request came (OP_MSG or OP_REPLY). */
-export function encodeReply(request: WireRequest, reply: Document): Buffer {
+/**
+ * The answer to `request`, framed the way the request came (OP_MSG or OP_REPLY).
+ * `moreToCome` marks one answer of a stream: the client reads on without asking again.
+ */
+export function encodeReply(request: WireRequest, reply: Document, moreToCome = false): Buffer {
   const doc = BSON.serialize(reply);
   if (request.opCode === OP_MSG) {
-    const flags = Buffer.alloc(5); // flagBits 0, then section kind 0
+    const flags = Buffer.alloc(5); // flagBits, then section kind 0
+    flags.writeUInt32LE(moreToCome ? MORE_TO_COME : 0, 0);
     return Buffer.concat([header(16 + 5 + doc.length, request.requestId, OP_MSG), flags, doc]);
   }
   const fields = Buffer.alloc(20); // responseFlags, cursorID (8), startingFrom, numberReturned

@@ -190,6 +190,21 @@ describe("mongodb test double", () => {
     assert.deepEqual((await coll.findOne({ _id: "g" }, RAW))?.time, Long.fromNumber(3));
   });
 
+  test("every connection cut with a read in flight: the driver's monitor notices and recovers", async () => {
+    // The double streams hellos with a topologyVersion as mongod 4.4+ does; without it the
+    // driver's polling monitor can be left waiting forever on its half-closed connection.
+    await coll.insertOne({ _id: "g", time: Long.fromNumber(1) });
+    await new Promise((r) => setTimeout(r, 600)); // past the driver's minimum heartbeat pause
+    double.inject({ command: "find", action: { kind: "delay", ms: 1000 } });
+    const inFlight = coll.findOne({ _id: "g" });
+    await new Promise((r) => setTimeout(r, 50));
+    const finds = double.commands("find").length;
+    double.dropConnections();
+    // The driver retries the read once, which needs a server selected again, at once.
+    assert.deepEqual((await inFlight)?.time, 1);
+    assert.equal(double.commands("find").length, finds + 1, "retried once");
+  });
+
   test("change streams are refused on a standalone, as by mongod", async () => {
     const stream = coll.watch();
     await assert.rejects(
