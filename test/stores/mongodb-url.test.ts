@@ -78,6 +78,11 @@ describe("mongodb store URLs", () => {
       // Through openStore: refused before any connection is attempted.
       await assert.rejects(openStore(`${base}?${query}`), configError(pattern), query);
     }
+    // mongodb+srv:// goes through the same opener, and is checked before any DNS lookup.
+    await assert.rejects(
+      openStore("mongodb+srv://admin:s3cret@cluster0.example.invalid/?w=1"),
+      configError(/use writeConcern/),
+    );
     assert.throws(() => parseMongoUrl("mongodb://h/bad.name"), configError(/invalid database/));
     assert.throws(() => parseMongoUrl("mongodb://u:s3cret@h/#x"), configError(/malformed/));
   });
