@@ -45,12 +45,13 @@ const DRIVER = [
   "srvServiceName",
 ];
 
+/** The driver's names for two of ours, taken as ours (connection strings often carry w=majority). */
+const ALIASES: Record<string, string> = { w: "writeConcern", readConcernLevel: "readConcern" };
+
 /** Driver options that would change a guarantee or a bound; ours replace them. */
 const REPLACED: Record<string, string> = {
-  w: "writeConcern",
   journal: "writeConcern",
   wtimeoutMS: "timeout",
-  readConcernLevel: "readConcern",
   readPreference: "nothing: the clock is always read from the primary",
   readPreferenceTags: "nothing: the clock is always read from the primary",
   maxStalenessSeconds: "nothing: the clock is always read from the primary",
@@ -76,6 +77,8 @@ export interface MongoUrl {
  * Options: collection (default "globalclock"), writeConcern (majority | n), readConcern
  * (majority | linearizable | local), timeout (default 10s), pollInterval (default 250ms),
  * and the driver's connection options (replicaSet, tls, authSource, …), passed through.
+ * The driver's `w` and `readConcernLevel` are read as writeConcern and readConcern; its
+ * journal, read preference and timeout options are refused, as ours replace them.
  */
 export function parseMongoUrl(url: string): MongoUrl {
   const shown = JSON.stringify(safeUrl(url));
@@ -112,6 +115,15 @@ export function parseMongoUrl(url: string): MongoUrl {
         `MongoDB URL option "${key}" is not accepted here; use ${instead}`,
       );
     }
+  }
+  for (const [alias, ours] of Object.entries(ALIASES)) {
+    const value = params.get(alias);
+    if (value === null) continue;
+    if (params.has(ours)) {
+      throw new ConfigError(ours, `MongoDB URL has both ${alias} and ${ours}: give one`);
+    }
+    params.delete(alias);
+    params.set(ours, value);
   }
   const known = urlOptions("mongodb", params, [...OWN, ...DRIVER]);
   const passed = new URLSearchParams();

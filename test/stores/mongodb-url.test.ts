@@ -48,9 +48,7 @@ describe("mongodb store URLs", () => {
 
   test("driver options that would weaken a guarantee are refused, naming ours", () => {
     for (const [option, ours] of [
-      ["w=1", /use writeConcern/],
       ["journal=false", /use writeConcern/],
-      ["readConcernLevel=local", /use readConcern/],
       ["readPreference=secondary", /always read from the primary/],
       ["serverSelectionTimeoutMS=60000", /use timeout/],
       ["socketTimeoutMS=0", /use timeout/],
@@ -63,12 +61,27 @@ describe("mongodb store URLs", () => {
     }
   });
 
+  test("the driver's w and readConcernLevel are taken as writeConcern and readConcern", () => {
+    const url = parseMongoUrl(
+      "mongodb+srv://c.example.net/?retryWrites=true&w=majority&readConcernLevel=local",
+    );
+    assert.equal(url.store.writeConcern, "majority");
+    assert.equal(url.store.readConcern, "local");
+    assert.equal(url.driverUrl, "mongodb+srv://c.example.net/?retryWrites=true");
+    assert.equal(parseMongoUrl("mongodb://h/?w=2").store.writeConcern, 2);
+    assert.throws(
+      () => parseMongoUrl("mongodb://h/?w=1&writeConcern=majority"),
+      configError(/both w and writeConcern/),
+    );
+  });
+
   test("bad options are ConfigErrors that never show the password", async () => {
     const base = "mongodb://admin:s3cret@127.0.0.1:1/";
     for (const [query, pattern] of [
       ["colection=x", /unknown mongodb store option "colection"/],
       ["collection=a.b", /invalid collection/],
       ["writeConcern=0", /invalid writeConcern 0/],
+      ["w=0", /invalid writeConcern 0/],
       ["writeConcern=most", /invalid writeConcern "most"/],
       ["readConcern=snapshot", /invalid readConcern "snapshot"/],
       ["timeout=0", /timeout/],
@@ -80,7 +93,7 @@ describe("mongodb store URLs", () => {
     }
     // mongodb+srv:// goes through the same opener, and is checked before any DNS lookup.
     await assert.rejects(
-      openStore("mongodb+srv://admin:s3cret@cluster0.example.invalid/?w=1"),
+      openStore("mongodb+srv://admin:s3cret@cluster0.example.invalid/?journal=true"),
       configError(/use writeConcern/),
     );
     assert.throws(() => parseMongoUrl("mongodb://h/bad.name"), configError(/invalid database/));
