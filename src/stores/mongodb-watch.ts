@@ -1,6 +1,6 @@
 import type { ChangeStream, Collection } from "mongodb";
 import { ClosedError, CorruptRecordError } from "../errors.js";
-import { latestValues } from "../push.js";
+import { latestValues, readOnWake } from "../push.js";
 import { sleep } from "../sleep.js";
 import { codeOf } from "./mongodb-errors.js";
 
@@ -41,32 +41,9 @@ export function watchClock(signal: AbortSignal, options: WatchClockOptions): Asy
   return latestValues<bigint>(signal, (pushAny, fail) => {
     const stop = new AbortController();
     const stopped = AbortSignal.any([signal, closing, stop.signal]);
-    let highest = -1n;
     let current: ChangeStream | undefined;
-    let reading: Promise<void> | undefined;
-    let again = false;
     /** Reads now, or once more after the read in flight: a burst of changes costs two reads. */
-    const check = async (): Promise<void> => {
-      if (reading) {
-        again = true;
-        return reading;
-      }
-      reading = (async () => {
-        try {
-          do {
-            again = false;
-            const time = await read(stopped);
-            if (time !== undefined && time >= highest) {
-              highest = time;
-              pushAny(time);
-            }
-          } while (again && !stopped.aborted);
-        } finally {
-          reading = undefined;
-        }
-      })();
-      return reading;
-    };
+    const check = readOnWake(() => read(stopped), pushAny, { signal: stopped });
     const follow = async (stream: ChangeStream): Promise<void> => {
       // The first tryNext opens the stream; reading only then means that no change
       // between the caller's first read (or the last stream's end) and this start goes unseen.
