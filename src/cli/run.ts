@@ -5,7 +5,7 @@ import { formatDuration } from "../duration.js";
 import { DEFAULT_STORE_URL, openStore } from "../open.js";
 import { Reader } from "../reader.js";
 import { address, parseListen, serve } from "../service/http.js";
-import { WorkerMetrics } from "../service/metrics.js";
+import type { WorkerMetrics } from "../service/metrics.js";
 import { formatGlobalTime } from "../time.js";
 import { startUpdater, type WorkerStatus } from "../worker.js";
 import { describeSettings, type UpdaterWorkerOptions, workerSettings } from "../worker-settings.js";
@@ -72,17 +72,21 @@ async function runDaemon(url: string, opts: RunOptions, io: Io): Promise<void> {
         s.lastChangeAt === undefined ? undefined : Number(now - s.lastChangeAt) / 1e9,
     };
   };
-  const metrics = new WorkerMetrics(worker, lag);
-  const server = listen
-    ? await serve(listen, { worker, reader: new Reader(store), metrics, details: lag }).catch(
-        async (err) => {
-          stop.abort();
-          await worker.stop();
-          await store.close();
-          throw err;
-        },
-      )
-    : undefined;
+  // prom-client is loaded only when metrics are served: it is most of an idle daemon's memory.
+  let metrics: WorkerMetrics | undefined;
+  let server: Awaited<ReturnType<typeof serve>> | undefined;
+  if (listen) {
+    try {
+      const { WorkerMetrics } = await import("../service/metrics.js");
+      metrics = new WorkerMetrics(worker, lag);
+      server = await serve(listen, { worker, reader: new Reader(store), metrics, details: lag });
+    } catch (err) {
+      stop.abort();
+      await worker.stop();
+      await store.close();
+      throw err;
+    }
+  }
 
   const tty = Boolean(process.stdout.isTTY) && !opts.json;
   const log = pino(
@@ -107,7 +111,7 @@ async function runDaemon(url: string, opts: RunOptions, io: Io): Promise<void> {
     : undefined;
   let last: WorkerStatus | undefined;
   for await (const s of worker.events()) {
-    metrics.update(s);
+    metrics?.update(s);
     if (startGlobal === undefined && s.time !== undefined) startGlobal = s.time;
     if (s.role !== last?.role) {
       const fields = {
