@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { ClosedError, CorruptRecordError, Reader, Updater } from "../../src/index.js";
 import type { ClockStore } from "../../src/store.js";
+import { pushedUntil } from "../helpers/assertions.js";
 
 export interface StoreHarness {
   /** Opens a new, separate connection to the clock under test. */
@@ -133,17 +134,7 @@ export function conformance(name: string, start: () => Promise<StoreHarness>): v
         return;
       }
       await a.ensure();
-      const ac = new AbortController();
-      const seen: bigint[] = [];
-      const done = (async () => {
-        for await (const time of new Reader(b).watch({
-          signal: ac.signal,
-          pollIntervalMs: 3_600_000,
-        })) {
-          seen.push(time);
-          if (time === 3n) ac.abort();
-        }
-      })();
+      const { seen, done } = pushedUntil(b, 3n);
       // The Reader polls only once an hour here, so only a push can deliver 1, 2, 3 in time.
       await new Promise((r) => setTimeout(r, 200));
       for (const [old, next] of [

@@ -7,26 +7,15 @@ import { after, before, describe, test } from "node:test";
 import { Etcd3 } from "etcd3";
 import {
   ClosedError,
-  ConfigError,
   CorruptRecordError,
   InvalidDurationError,
   openStore,
-  StoreError,
   Updater,
 } from "../../src/index.js";
+import { isStoreError, rejectsAsConfigError } from "../helpers/assertions.js";
 import { skipOrFail } from "../helpers/env.js";
 import { EtcdCluster, findEtcd } from "../helpers/etcd-server.js";
 import { blackHole, freePort } from "../helpers/server-process.js";
-
-const isStoreError =
-  (pattern: RegExp, ...secrets: string[]) =>
-  (err: unknown) => {
-    assert.ok(err instanceof StoreError, `not a StoreError: ${err}`);
-    assert.equal(err.store, "etcd");
-    assert.match(err.message, pattern);
-    for (const secret of secrets) assert.ok(!err.message.includes(secret), err.message);
-    return true;
-  };
 
 describe("etcd store: URLs and unreachable hosts", () => {
   for (const [url, field] of [
@@ -38,14 +27,7 @@ describe("etcd store: URLs and unreachable hosts", () => {
     ["etcd://localhost:2379?key=", "key"],
     ["etcd://localhost:2379?timeout=0", "timeout"],
   ] as const) {
-    test(`${url} is a ConfigError on ${field}`, async () => {
-      await assert.rejects(openStore(url), (err: unknown) => {
-        assert.ok(err instanceof ConfigError, String(err));
-        assert.equal(err.field, field);
-        assert.ok(!err.message.includes("hunter22"), err.message);
-        return true;
-      });
-    });
+    test(`${url} is a ConfigError on ${field}`, () => rejectsAsConfigError(url, field));
   }
 
   test("a bad timeout is an InvalidDurationError", async () => {
@@ -55,7 +37,7 @@ describe("etcd store: URLs and unreachable hosts", () => {
   test("a refused connection fails with a clear StoreError", { timeout: 20_000 }, async () => {
     const port = await freePort();
     const store = await openStore(`etcd://u:hunter22@127.0.0.1:${port}?timeout=500ms`);
-    await assert.rejects(store.read(), isStoreError(/etcd at 127\.0\.0\.1/, "hunter22"));
+    await assert.rejects(store.read(), isStoreError("etcd", /etcd at 127\.0\.0\.1/, "hunter22"));
     await store.close();
   });
 
@@ -63,7 +45,7 @@ describe("etcd store: URLs and unreachable hosts", () => {
     const hole = await blackHole();
     const store = await openStore(`etcd://127.0.0.1:${hole.port}?timeout=300ms`);
     const started = performance.now();
-    await assert.rejects(store.ensure(), isStoreError(/within 300 ms/));
+    await assert.rejects(store.ensure(), isStoreError("etcd", /within 300 ms/));
     t.diagnostic(`gave up after ${Math.round(performance.now() - started)} ms`);
     await store.close();
     await hole.close();
@@ -140,7 +122,7 @@ if (!findEtcd()) {
         const bad = await openStore(secured.url().replace("etcd://", "etcd://root:wrong-pw-456@"));
         await assert.rejects(
           bad.read(),
-          isStoreError(/authentication failed.*check the user/, "wrong-pw-456"),
+          isStoreError("etcd", /authentication failed.*check the user/, "wrong-pw-456"),
         );
         await bad.close();
         const good = await openStore(secured.url().replace("etcd://", "etcd://root:root-pw-123@"));

@@ -10,9 +10,9 @@ import {
   ClosedError,
   CorruptRecordError,
   openStore,
-  Reader,
   Updater,
 } from "../../src/index.js";
+import { pushedUntil } from "../helpers/assertions.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
 async function setUp(replicaSet: string | undefined, query = "timeout=2s") {
@@ -140,17 +140,7 @@ test("every connection cut: the watch opens a new change stream and misses nothi
 test("Reader.watch on the MongoDB store yields each later time once", async () => {
   const t = await setUp("rs0");
   try {
-    const ac = new AbortController();
-    const seen: bigint[] = [];
-    const done = (async () => {
-      for await (const time of new Reader(t.watcher).watch({
-        signal: ac.signal,
-        pollIntervalMs: 3_600_000,
-      })) {
-        seen.push(time);
-        if (time === 5n) ac.abort();
-      }
-    })();
+    const { seen, done } = pushedUntil(t.watcher, 5n);
     for (let i = 0; i < 5; i++) await t.updater.advance(1n);
     await done;
     assert.equal(seen[0] !== undefined && seen[0] <= 5n, true);

@@ -9,26 +9,14 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import {
   ClosedError,
-  ConfigError,
   CorruptRecordError,
   InvalidDurationError,
   openStore,
-  Reader,
-  StoreError,
 } from "../../src/index.js";
+import { isStoreError, pushedUntil, rejectsAsConfigError } from "../helpers/assertions.js";
 import { skipOrFail } from "../helpers/env.js";
 import { findPostgresBin, PostgresServer } from "../helpers/postgres-server.js";
 import { blackHole, freePort } from "../helpers/server-process.js";
-
-const isStoreError =
-  (pattern: RegExp, ...secrets: string[]) =>
-  (err: unknown) => {
-    assert.ok(err instanceof StoreError, `not a StoreError: ${err}`);
-    assert.equal(err.store, "postgres");
-    assert.match(err.message, pattern);
-    for (const secret of secrets) assert.ok(!err.message.includes(secret), err.message);
-    return true;
-  };
 
 describe("postgres store: URLs", () => {
   for (const [url, field] of [
@@ -38,14 +26,7 @@ describe("postgres store: URLs", () => {
     ["postgres://localhost/db?schema=1x", "schema"],
     ["postgres://localhost/db?timeout=soon", "timeout"],
   ] as const) {
-    test(`${url} is a ConfigError on ${field}`, async () => {
-      await assert.rejects(openStore(url), (err: unknown) => {
-        assert.ok(err instanceof ConfigError, String(err));
-        assert.equal(err.field, field);
-        assert.ok(!err.message.includes("hunter22"), err.message);
-        return true;
-      });
-    });
+    test(`${url} is a ConfigError on ${field}`, () => rejectsAsConfigError(url, field));
   }
 
   test("a bad timeout is an InvalidDurationError", async () => {
@@ -55,7 +36,10 @@ describe("postgres store: URLs", () => {
   test("a refused connection fails with a clear StoreError", async () => {
     const port = await freePort();
     const store = await openStore(`postgres://u:hunter22@127.0.0.1:${port}/db?timeout=2s`);
-    await assert.rejects(store.read(), isStoreError(/cannot connect.*ECONNREFUSED/, "hunter22"));
+    await assert.rejects(
+      store.read(),
+      isStoreError("postgres", /cannot connect.*ECONNREFUSED/, "hunter22"),
+    );
     await store.close();
   });
 
@@ -63,7 +47,10 @@ describe("postgres store: URLs", () => {
     const hole = await blackHole();
     const store = await openStore(`postgres://u:hunter22@127.0.0.1:${hole.port}/db?timeout=300ms`);
     const started = performance.now();
-    await assert.rejects(store.ensure(), isStoreError(/no answer within 300 ms/, "hunter22"));
+    await assert.rejects(
+      store.ensure(),
+      isStoreError("postgres", /no answer within 300 ms/, "hunter22"),
+    );
     t.diagnostic(`gave up after ${Math.round(performance.now() - started)} ms`);
     await store.close();
     await hole.close();
@@ -91,14 +78,18 @@ if (!findPostgresBin()) {
       const store = await openStore(url);
       await assert.rejects(
         store.ensure(),
-        isStoreError(/password authentication failed.*check the user and password/, "wrong-pw-123"),
+        isStoreError(
+          "postgres",
+          /password authentication failed.*check the user and password/,
+          "wrong-pw-123",
+        ),
       );
       // A watch fails as loudly, rather than retrying a login that cannot succeed.
       const watching = store.watch?.(new AbortController().signal)[Symbol.asyncIterator]();
       assert.ok(watching);
       await assert.rejects(
         watching.next(),
-        isStoreError(/password authentication/, "wrong-pw-123"),
+        isStoreError("postgres", /password authentication/, "wrong-pw-123"),
       );
       await store.close();
     });
@@ -106,7 +97,10 @@ if (!findPostgresBin()) {
     test("TLS settings in the URL reach the driver", async () => {
       // The test server has no certificate: asking for TLS must fail, not fall back silently.
       const store = await openStore(server.url("postgres", "sslmode=require"));
-      await assert.rejects(store.read(), isStoreError(/does not support SSL/, server.password));
+      await assert.rejects(
+        store.read(),
+        isStoreError("postgres", /does not support SSL/, server.password),
+      );
       await store.close();
     });
 
@@ -114,7 +108,7 @@ if (!findPostgresBin()) {
       const store = await openStore(server.url("no_such_db"));
       await assert.rejects(
         store.read(),
-        isStoreError(/"no_such_db" does not exist/, server.password),
+        isStoreError("postgres", /"no_such_db" does not exist/, server.password),
       );
       await store.close();
     });
@@ -185,17 +179,7 @@ if (!findPostgresBin()) {
       const url = server.url("postgres", "schema=clock_schema&table=clock");
       const [a, b] = [await openStore(url), await openStore(url)];
       await a.ensure();
-      const ac = new AbortController();
-      const seen: bigint[] = [];
-      const done = (async () => {
-        for await (const time of new Reader(b).watch({
-          signal: ac.signal,
-          pollIntervalMs: 3_600_000,
-        })) {
-          seen.push(time);
-          if (time === 7n) ac.abort();
-        }
-      })();
+      const { seen, done } = pushedUntil(b, 7n);
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(await a.compareAndSwap(0n, 7n), true);
       await done;
@@ -221,7 +205,10 @@ if (!findPostgresBin()) {
       const missing = await openStore(
         `postgres://clock_user:clock-user-pw@127.0.0.1:${server.port}/postgres?schema=locked&table=other`,
       );
-      await assert.rejects(missing.ensure(), isStoreError(/permission denied/, "clock-user-pw"));
+      await assert.rejects(
+        missing.ensure(),
+        isStoreError("postgres", /permission denied/, "clock-user-pw"),
+      );
       await missing.close();
     });
   });
