@@ -37,6 +37,7 @@ export const DEFAULT_POSTGRES_TIMEOUT_MS = 5000;
 const AS_TEXT = { getTypeParser: () => (text: string) => text } as unknown as pg.CustomTypesConfig;
 
 const UNDEFINED_TABLE = "42P01";
+const CACHED_PLAN_CHANGED = "0A000";
 
 /**
  * The clock as one row `(id text primary key, time bigint)` in a PostgreSQL table.
@@ -57,6 +58,7 @@ export class PostgresStore implements ClockStore {
   readonly #secrets: string[];
   /** Ends each running watch (its connection is its own), failing it with the reason. */
   readonly #watches = new Set<(err: unknown) => void>();
+  readonly #statementPrefix: string;
   #created: Promise<void> | undefined;
   #closed = false;
 
@@ -71,6 +73,7 @@ export class PostgresStore implements ClockStore {
       throw new ConfigError("poolSize", "invalid poolSize: must be a whole number ≥ 1");
     this.#relation = this.schema ? `"${this.schema}"."${this.table}"` : `"${this.table}"`;
     this.channel = channelName(this.schema ? `${this.schema}.${this.table}` : this.table);
+    this.#statementPrefix = `globalclock_${createHash("sha256").update(this.#relation).digest("hex").slice(0, 16)}`;
     const timeout = Math.ceil(this.timeoutMs);
     this.#config = {
       connectionString: options.connectionString,
@@ -92,7 +95,11 @@ export class PostgresStore implements ClockStore {
   read(signal?: AbortSignal): Promise<bigint | undefined> {
     return this.#run("read", signal, async () => {
       try {
-        const res = await this.#query(`SELECT time FROM ${this.#relation} WHERE id = $1`, [ID]);
+        const res = await this.#query(
+          `SELECT time FROM ${this.#relation} WHERE id = $1`,
+          [ID],
+          "read",
+        );
         return this.#decode(res.rows[0], "read");
       } catch (err) {
         if (pgCode(err) === UNDEFINED_TABLE) return undefined; // no table yet: no record yet
@@ -126,6 +133,7 @@ export class PostgresStore implements ClockStore {
           `UPDATE ${this.#relation} SET time = $3 WHERE id = $1 AND time = $2
            RETURNING pg_notify($4, time::text)`,
           [ID, old.toString(), next.toString(), this.channel],
+          "cas",
         );
         return res.rowCount === 1;
       } catch (err) {
@@ -243,8 +251,22 @@ export class PostgresStore implements ClockStore {
     return this.#created;
   }
 
-  #query(text: string, values?: unknown[]): Promise<pg.QueryResult<Record<string, string>>> {
-    return this.#pool.query({ text, values, types: AS_TEXT });
+  /**
+   * `prepare` names the hot statements (read, CAS): each pooled connection then parses and
+   * plans them once, instead of on every call.
+   */
+  #query(
+    text: string,
+    values?: unknown[],
+    prepare?: "read" | "cas",
+  ): Promise<pg.QueryResult<Record<string, string>>> {
+    if (!prepare) return this.#pool.query({ text, values, types: AS_TEXT });
+    const name = `${this.#statementPrefix}_${prepare}`;
+    return this.#pool.query({ text, values, types: AS_TEXT, name }).catch((err: unknown) => {
+      // The table's column types changed under a prepared plan: ask again, unprepared.
+      if (pgCode(err) !== CACHED_PLAN_CHANGED) throw err;
+      return this.#pool.query({ text, values, types: AS_TEXT });
+    });
   }
 
   #decode(row: Record<string, string> | undefined, operation: string): bigint | undefined {
