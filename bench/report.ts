@@ -40,7 +40,7 @@ const num = (n: number, digits = 0) =>
 const ops = (n: number) => (n >= 1e6 ? `${num(n / 1e6, 2)} M` : num(n));
 const us = (n: number) => (n < 1 ? `${num(n, 2)}` : n < 100 ? num(n, 1) : num(n));
 const pct = (n: number) => `${num(n * 100)}%`;
-const mark = (ok: boolean) => (ok ? "✓" : "✗ below target");
+const mark = (ok: boolean) => (ok ? "✓" : "✗ misses target");
 const side = (row: { sides: SideResult[] }, name: string) => row.sides.find((s) => s.name === name);
 
 export function machineLine(r: BenchResults): string {
@@ -158,10 +158,12 @@ export function markdown(r: BenchResults, chart: string | undefined): string {
     loadLine(r),
     "## Every store against its raw driver",
     storesTable(r),
-    ...r.stores.filter((s) => s.note).map((s) => `- ${s.label}: ${s.note}.`),
-    ...r.stores.map(
-      (s) => `- ${s.label}: raw reads with ${s.readsWith}; advances with ${s.advancesWith}.`,
-    ),
+    [
+      ...r.stores.filter((s) => s.note).map((s) => `- ${s.label}: ${s.note}.`),
+      ...r.stores.map(
+        (s) => `- ${s.label}: raw reads with ${s.readsWith}; advances with ${s.advancesWith}.`,
+      ),
+    ].join("\n"),
     "## Contention",
     contentionTable(r),
     "## Failover",

@@ -6,20 +6,16 @@
  * also regenerates the README's benchmark section. Needs `npm run build` first (the
  * daemons run the built CLI), which the npm script does.
  */
-import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { failoverChart } from "./chart.js";
 import { contentionSection } from "./contention.js";
 import { type Context, FULL, QUICK } from "./context.js";
 import { failoverSection } from "./failover.js";
 import { CpuMeter, describeMachine, LoadLog, sqliteVersion } from "./machine.js";
 import { startMemoryProbe } from "./memory.js";
+import { writeOutputs } from "./output.js";
 import { killAll } from "./processes.js";
 import { rateSection } from "./rate.js";
-import { README, readmeSection, writeReadme } from "./readme.js";
-import { type BenchResults, markdown } from "./report.js";
+import type { BenchResults } from "./report.js";
 import { etcdVersion, postgresVersion, Scratch, startEtcd, startPostgres } from "./servers.js";
 import { storesSection } from "./stores.js";
 
@@ -122,23 +118,5 @@ try {
 results.seconds = (performance.now() - began) / 1000;
 
 const name = `${mode.name === "full" ? "bench" : "quick"}${only ? "-partial" : ""}`;
-const dir = fileURLToPath(new URL("./results/", import.meta.url));
-mkdirSync(dir, { recursive: true });
-const json = JSON.stringify(results, null, 2);
-writeFileSync(`${dir}${name}.json`, `${json}\n`);
-const first = results.failover[0];
-const chart = first ? `${name === "bench" ? "failover" : `${name}-failover`}.svg` : undefined;
-if (first && chart) {
-  const stalls = first.kills.map((k) => k.stallMs);
-  writeFileSync(`${dir}${chart}`, failoverChart(first.trace, first.store, stalls));
-}
-const md = markdown(results, chart);
-writeFileSync(`${dir}${name}.md`, md);
-// The results are committed, so they are formatted as the linter wants them.
-const biome = fileURLToPath(new URL("../node_modules/.bin/biome", import.meta.url));
-spawnSync(biome, ["format", "--write", `${dir}${name}.json`, `${dir}${name}.md`], {
-  stdio: "ignore",
-});
-if (name === "bench") writeReadme(README, readmeSection(results));
-process.stdout.write(md);
-log(`done: bench/results/${name}.json, .md${first ? " and the chart" : ""}`);
+process.stdout.write(writeOutputs(results, name));
+log(`done: bench/results/${name}.json, .md${results.failover.length ? " and the chart" : ""}`);
