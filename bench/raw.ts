@@ -104,7 +104,10 @@ export function sqliteRaw(path: string, table = "globalclock"): RawDriver {
   };
 }
 
-/** A pg.Pool sending the store's SELECT and its UPDATE … RETURNING pg_notify(…). */
+/**
+ * A pg.Pool sending the store's SELECT and its UPDATE … RETURNING pg_notify(…), as named
+ * prepared statements (planned once per connection), as the store sends them.
+ */
 export function postgresRaw(url: string, channel: string, table = "globalclock"): RawDriver {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on("error", () => {});
@@ -112,19 +115,28 @@ export function postgresRaw(url: string, channel: string, table = "globalclock")
   const update = `UPDATE "${table}" SET time = $3 WHERE id = $1 AND time = $2
            RETURNING pg_notify($4, time::text)`;
   const readTime = async () => {
-    const res = await pool.query<{ time: string }>(select, [ID]);
+    const res = await pool.query<{ time: string }>({
+      name: "bench_raw_read",
+      text: select,
+      values: [ID],
+    });
     return BigInt(res.rows[0]?.time ?? "0");
   };
   let view = 0n;
   return {
-    readsWith: "SELECT time … WHERE id = $1 on a pg.Pool",
-    advancesWith: "UPDATE … WHERE id = $1 AND time = $2 RETURNING pg_notify(…) on a pg.Pool",
+    readsWith: "a named prepared SELECT time … WHERE id = $1 on a pg.Pool",
+    advancesWith:
+      "a named prepared UPDATE … WHERE id = $1 AND time = $2 RETURNING pg_notify(…) on a pg.Pool",
     read: { kind: "async", run: readTime },
     advance: {
       kind: "async",
       run: async () => {
         const next = view + 1n;
-        const res = await pool.query(update, [ID, view.toString(), next.toString(), channel]);
+        const res = await pool.query({
+          name: "bench_raw_cas",
+          text: update,
+          values: [ID, view.toString(), next.toString(), channel],
+        });
         if (res.rowCount !== 1) throw lost(view);
         view = next;
       },
