@@ -159,18 +159,28 @@ export class SqliteStore implements ClockStore {
     return checkStoredTime(value, KIND, operation);
   }
 
-  async #run<T>(operation: string, signal: AbortSignal | undefined, fn: () => T): Promise<T> {
+  /**
+   * Runs `fn` at once; only when the database is locked does it go on asynchronously,
+   * retrying with short, growing, jittered waits (a write holds the lock for well under
+   * a millisecond) until busyTimeout.
+   */
+  #run<T>(operation: string, signal: AbortSignal | undefined, fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(this.#attempt(operation, signal, fn));
+    } catch (err) {
+      if (!isBusy(err)) return Promise.reject(err);
+    }
+    return this.#retry(operation, signal, fn);
+  }
+
+  async #retry<T>(operation: string, signal: AbortSignal | undefined, fn: () => T): Promise<T> {
     const deadline = performance.now() + this.#busyTimeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      if (this.#closed) throw new ClosedError("sqlite store");
-      signal?.throwIfAborted();
+    for (let attempt = 1; ; attempt++) {
+      await sleep(Math.random() * Math.min(attempt, 20));
       try {
-        return fn();
+        return this.#attempt(operation, signal, fn);
       } catch (err) {
-        if (!isBusy(err)) {
-          if (err instanceof StoreError) throw err;
-          throw new StoreError(KIND, operation, describe(err), { cause: err });
-        }
+        if (!isBusy(err)) throw err;
         if (performance.now() >= deadline) {
           throw new StoreError(
             KIND,
@@ -182,8 +192,18 @@ export class SqliteStore implements ClockStore {
           );
         }
       }
-      // Short, growing, jittered waits: a write holds the lock for well under a millisecond.
-      await sleep(Math.random() * Math.min(1 + attempt, 20));
+    }
+  }
+
+  /** One try. Throws the driver's busy error as it is, anything else as a StoreError. */
+  #attempt<T>(operation: string, signal: AbortSignal | undefined, fn: () => T): T {
+    if (this.#closed) throw new ClosedError("sqlite store");
+    signal?.throwIfAborted();
+    try {
+      return fn();
+    } catch (err) {
+      if (isBusy(err) || err instanceof StoreError) throw err;
+      throw new StoreError(KIND, operation, describe(err), { cause: err });
     }
   }
 
