@@ -1,4 +1,4 @@
-import { type DurationInput, toNanoseconds } from "./duration.js";
+import { checkTimer, type DurationInput, toNanoseconds } from "./duration.js";
 import { ConfigError, redact } from "./errors.js";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -14,9 +14,9 @@ export function checkIdentifier(field: string, value: string): string {
   return value;
 }
 
-/** A duration option in milliseconds (whole or fractional), validated. */
+/** A duration option in milliseconds (whole or fractional), validated, and short enough for a timer. */
 export function durationMs(field: string, value: DurationInput): number {
-  return Number(toNanoseconds(value, field)) / 1e6;
+  return Number(checkTimer(field, toNanoseconds(value, field))) / 1e6;
 }
 
 /**

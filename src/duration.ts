@@ -111,3 +111,18 @@ export function formatDuration(ns: bigint): string {
   }
   return `${neg ? "-" : ""}${abs}ns`;
 }
+
+/** Node's timers hold at most 2^31 − 1 ms; a longer wait would fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_TIMER_NS = BigInt(MAX_TIMER_MS) * 1_000_000n;
+
+/** Refuses a duration too long for a timer (InvalidDurationError naming the field). */
+export function checkTimer(field: string, ns: bigint): bigint {
+  if (ns > MAX_TIMER_NS) {
+    throw new InvalidDurationError(
+      field,
+      `${field} ${formatDuration(ns)} is longer than Node's timers allow (about 24.8 days)`,
+    );
+  }
+  return ns;
+}

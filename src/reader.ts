@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from "./duration.js";
 import { ClosedError, ConfigError } from "./errors.js";
 import { sleep } from "./sleep.js";
 import type { ClockStore } from "./store.js";
@@ -42,6 +43,13 @@ export class Reader {
    */
   async *watch(options: WatchOptions = {}): AsyncGenerator<GlobalTime, void, undefined> {
     if (this.#closed) throw new ClosedError("reader");
+    const interval = options.pollIntervalMs ?? 250;
+    if (!(interval > 0 && interval <= MAX_TIMER_MS)) {
+      throw new ConfigError(
+        "pollIntervalMs",
+        `invalid pollIntervalMs ${interval}: use a number of ms > 0`,
+      );
+    }
     // A signal of our own, so that a consumer leaving the loop early also ends the
     // store's subscription, which would otherwise wait for the next change to notice.
     const outer = options.signal;
@@ -51,13 +59,15 @@ export class Reader {
     else outer?.addEventListener("abort", onAbort, { once: true });
     const signal = stop.signal;
     const store = this.#store;
-    // Subscribe first, then read, so that no change between the two is missed.
-    const source = store.watch ? store.watch(signal)[Symbol.asyncIterator]() : undefined;
-    let pending = source?.next(); // starts the subscription
-    // If the subscription fails while the first read is still running, the rejection is
-    // seen when `pending` is awaited; until then it must not count as unhandled.
-    pending?.catch(() => {});
+    let source: AsyncIterator<bigint> | undefined;
+    let pending: Promise<IteratorResult<bigint>> | undefined;
     try {
+      // Subscribe first, then read, so that no change between the two is missed.
+      source = store.watch ? store.watch(signal)[Symbol.asyncIterator]() : undefined;
+      pending = source?.next(); // starts the subscription
+      // If the subscription fails while the first read is still running, the rejection is
+      // seen when `pending` is awaited; until then it must not count as unhandled.
+      pending?.catch(() => {});
       let last = await this.now(signal);
       yield last;
       if (source && pending) {
@@ -72,7 +82,6 @@ export class Reader {
         }
         return;
       }
-      const interval = options.pollIntervalMs ?? 250;
       while (!signal.aborted) {
         if (!(await sleep(interval, signal))) return;
         const now = await this.now(signal);

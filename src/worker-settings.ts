@@ -1,4 +1,4 @@
-import { type DurationInput, formatDuration, toNanoseconds } from "./duration.js";
+import { checkTimer, type DurationInput, formatDuration, toNanoseconds } from "./duration.js";
 import { ConfigError } from "./errors.js";
 
 /** Options of an UpdaterWorker. Every duration: ms (number), ns (bigint) or "1s"-style text. */
@@ -26,10 +26,13 @@ export interface WorkerSettings {
   readonly maxRetryDelay: bigint;
   readonly pollInterval: bigint;
   /**
-   * Worst-case stall after the active worker dies, not counting store latency: a stand-by
-   * notices after takeoverAfter (plus one poll where the store cannot push), then advances.
+   * Worst-case stall after the active worker dies, not counting store latency, where the
+   * store cannot push: a stand-by sees the last advance up to one poll late, then takes
+   * over at the first poll at least takeoverAfter later.
    */
   readonly failoverBound: bigint;
+  /** The same where the store pushes changes (watch): takeoverAfter. */
+  readonly pushedFailoverBound: bigint;
 }
 
 export const WORKER_DEFAULTS = Object.freeze({
@@ -47,8 +50,9 @@ export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettin
   if (interval <= 0n) throw new ConfigError("interval", "interval must be greater than 0");
   const get = (field: keyof UpdaterWorkerOptions, fallback: bigint): bigint => {
     const value = options[field];
-    return value === undefined ? fallback : toNanoseconds(value, field);
+    return checkTimer(field, value === undefined ? fallback : toNanoseconds(value, field));
   };
+  checkTimer("interval", interval);
   const takeoverAfter = get("takeoverAfter", 2n * interval);
   const maxStep = get("maxStep", (3n * interval) / 2n);
   const retryDelay = get("retryDelay", interval);
@@ -79,12 +83,15 @@ export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettin
     retryDelay,
     maxRetryDelay,
     pollInterval,
-    failoverBound: takeoverAfter + pollInterval,
+    failoverBound: pollInterval + ceilTo(takeoverAfter, pollInterval),
+    pushedFailoverBound: takeoverAfter,
   });
 }
 
 /** One line for logs: the settings and the bounds they imply. */
 export function describeSettings(s: WorkerSettings): string {
   const f = formatDuration;
-  return `interval ${f(s.interval)}, takeover after ${f(s.takeoverAfter)}, max step ${f(s.maxStep)}, worst-case failover ≈ ${f(s.failoverBound)} + store latency`;
+  return `interval ${f(s.interval)}, takeover after ${f(s.takeoverAfter)}, max step ${f(s.maxStep)}, worst-case failover ${f(s.pushedFailoverBound)} (pushed) or ${f(s.failoverBound)} (polled) + store latency`;
 }
+
+const ceilTo = (value: bigint, unit: bigint): bigint => ((value + unit - 1n) / unit) * unit;

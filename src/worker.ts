@@ -1,4 +1,4 @@
-import { describe, OutOfSyncUpdateError } from "./errors.js";
+import { ConfigError, describe, OutOfSyncUpdateError } from "./errors.js";
 import { latestValues } from "./push.js";
 import type { ClockStore } from "./store.js";
 import { Updater } from "./updater.js";
@@ -41,7 +41,8 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b);
 /**
  * Keeps global time moving: the active worker advances it every interval by the
  * monotonic time elapsed since it last confirmed the stored value, never more than
- * maxStep; stand-bys watch and take over after takeoverAfter without an advance.
+ * maxStep; stand-bys watch and take over after takeoverAfter without an advance, adding
+ * none of the time the clock stood still.
  * It never throws: store errors drop the updater, wait (jittered backoff), and rebuild it.
  */
 export class UpdaterWorker {
@@ -67,20 +68,22 @@ export class UpdaterWorker {
   });
   #updater: Updater | undefined;
   #failures = 0;
-  /** The greatest time seen, and when (worker clock) it was first seen: the stand-by's base. */
+  /** The greatest time seen, and when (worker clock) it was first seen: the takeover timer. */
   #seen = -1n;
   #seenAt = 0n;
 
   constructor(store: ClockStore, options: StartUpdaterOptions = {}) {
+    if (!store)
+      throw new ConfigError("store", "missing store: pass a ClockStore, e.g. from openStore(url)");
     this.settings = workerSettings(options);
     this.#store = store;
     this.#clock = options.clock ?? monotonicClock;
     this.#random = options.random ?? Math.random;
-    if (options.signal) {
-      if (options.signal.aborted) this.#abort.abort();
-      else options.signal.addEventListener("abort", () => this.#abort.abort(), { once: true });
-    }
-    this.#done = this.#run();
+    const outer = options.signal;
+    const onAbort = () => this.#abort.abort();
+    if (outer?.aborted) onAbort();
+    else outer?.addEventListener("abort", onAbort, { once: true });
+    this.#done = this.#run().finally(() => outer?.removeEventListener("abort", onAbort));
   }
 
   snapshot(): WorkerStatus {
@@ -150,16 +153,18 @@ export class UpdaterWorker {
   }
 
   /**
-   * Waits until no advance has been seen for takeoverAfter, then advances from the
-   * stored time by what has elapsed since that time was first seen, at most maxStep.
-   * Resolves true once this worker is active again, false on abort.
+   * Waits until no advance has been seen for takeoverAfter, re-reads the stored time, and
+   * claims the clock by advancing it by what elapsed since that read: the time the clock
+   * stood still is never added. Resolves true once this worker is active, false on abort.
    */
   async #standBy(updater: Updater, signal: AbortSignal): Promise<boolean> {
     this.#set({ role: "standby" });
+    // Its own controller, tied to `signal` by hand: AbortSignal.any would leave a
+    // dependant on the long-lived signal at every stand-by turn.
     const watching = new AbortController();
-    let pushed = this.#store.watch
-      ? this.#follow(AbortSignal.any([signal, watching.signal]))
-      : undefined;
+    const stopWatching = () => watching.abort();
+    signal.addEventListener("abort", stopWatching, { once: true });
+    let pushed = this.#store.watch ? this.#follow(watching.signal) : undefined;
     try {
       for (;;) {
         if (pushed) {
@@ -173,16 +178,29 @@ export class UpdaterWorker {
         }
         if (this.#clock.now() - this.#seenAt < this.settings.takeoverAfter) continue;
         const stored = await updater.refresh(signal);
+        const confirmedAt = this.#clock.now();
         if (stored !== this.#seen) {
           this.#observe(stored);
+          // A read behind what was seen (a store read that is not linearizable): wait
+          // for it to catch up rather than asking again at once.
+          if (
+            stored < this.#seen &&
+            !(await this.#clock.sleep(this.settings.pollInterval, signal))
+          ) {
+            return false;
+          }
           continue;
         }
-        const step = min(this.#clock.now() - this.#seenAt, this.settings.maxStep);
+        // Elapsed runs from the read that just confirmed the stored time, so the takeover
+        // adds none of the stall (at least 1 ns, so that other stand-bys see a change).
+        const elapsed = this.#clock.now() - confirmedAt;
+        const step = min(elapsed > 0n ? elapsed : 1n, this.settings.maxStep);
         if (!(await this.#advance(updater, step, signal))) continue;
         this.#set({ takeovers: this.#status.takeovers + 1 });
         return true;
       }
     } finally {
+      signal.removeEventListener("abort", stopWatching);
       watching.abort();
     }
   }

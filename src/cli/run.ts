@@ -57,7 +57,7 @@ async function runDaemon(url: string, opts: RunOptions, io: Io): Promise<void> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const store = await openStore(url);
+  const store = await openStore(url, { signal: stop.signal });
   const worker = startUpdater(store, { ...options, signal: stop.signal });
   const startedAt = process.hrtime.bigint();
   let startGlobal: bigint | undefined;

@@ -81,6 +81,9 @@ export class PostgresStore implements ClockStore {
       query_timeout: timeout,
       statement_timeout: timeout,
       keepAlive: true,
+      // A LISTEN connection to a host that vanished is noticed after about the timeout,
+      // not after the operating system's default of two hours.
+      keepAliveInitialDelayMillis: timeout,
       application_name: "globalclock",
       max: poolSize,
       idleTimeoutMillis: 30_000,

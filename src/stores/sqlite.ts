@@ -128,10 +128,18 @@ export class SqliteStore implements ClockStore {
         wake().catch((err: unknown) => {
           if (!signal.aborted) fail(err);
         });
-      const watcher = watchFiles(dirname(this.path), (_event, file) => {
-        if (file !== null && names.has(file)) void check();
-      });
-      watcher.on("error", fail);
+      const watchFailed = (err: unknown) =>
+        fail(new StoreError(KIND, "watch", describe(err), { cause: err }));
+      let watcher: ReturnType<typeof watchFiles>;
+      try {
+        watcher = watchFiles(dirname(this.path), (_event, file) => {
+          if (file !== null && names.has(file)) void check();
+        });
+      } catch (err) {
+        watchFailed(err); // e.g. ENOSPC: the inotify watch limit is reached
+        return () => {};
+      }
+      watcher.on("error", watchFailed);
       // close() ends the watch: the file watch would otherwise keep the process alive.
       const end = () => {
         watcher.close();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type ClockStore, ClosedError, MemoryStore, Reader } from "../../src/index.js";
+import { type ClockStore, ClosedError, ConfigError, MemoryStore, Reader } from "../../src/index.js";
 import { memoryCell } from "../../src/stores/memory.js";
 
 let n = 0;
@@ -138,6 +138,18 @@ describe("Reader.watch on a store that pushes", () => {
     assert.deepEqual(seen, [0n, 1n]);
     assert.equal(memoryCell(name).listeners.size, 0);
   });
+});
+
+describe("Reader.watch options", () => {
+  for (const pollIntervalMs of [0, -1, Number.NaN, 2 ** 31]) {
+    test(`pollIntervalMs ${pollIntervalMs} is a ConfigError, not a busy loop`, async () => {
+      const watch = new Reader(new MemoryStore()).watch({ pollIntervalMs });
+      await assert.rejects(
+        watch.next(),
+        (e: unknown) => e instanceof ConfigError && e.field === "pollIntervalMs",
+      );
+    });
+  }
 });
 
 describe("Reader.watch on a store whose push fails", () => {

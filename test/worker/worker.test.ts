@@ -119,6 +119,19 @@ describe("worker (Juju's cases)", () => {
     assert.equal(worker.settings.takeoverAfter, 2n * S);
     assert.equal(worker.settings.maxStep, 1500n * MS);
     assert.equal(worker.settings.failoverBound, 3n * S);
+    assert.equal(worker.settings.pushedFailoverBound, 2n * S);
+    // A poll that does not divide takeoverAfter: seen up to 1 s late, then 3 polls.
+    const odd = startUpdater(new MemoryStore(), { clock: new FakeClock(), takeoverAfter: "2.5s" });
+    assert.equal(odd.settings.failoverBound, 4n * S);
+    await odd.stop();
+    assert.throws(
+      () => startUpdater(new MemoryStore(), { interval: "25d" }),
+      /longer than Node's timers allow/,
+    );
+    assert.throws(
+      () => startUpdater(undefined as never),
+      (e) => e instanceof ConfigError && e.field === "store",
+    );
     assert.ok(Object.isFrozen(worker.settings));
     await worker.stop();
   });
@@ -162,9 +175,12 @@ describe("worker (no catch-up, takeover)", () => {
       assert.equal(store.swaps.length, workerCalls + 1, "takeover right after takeoverAfter");
       const takeover = store.swaps.at(-1);
       assert.ok(takeover?.won);
-      assert.ok(
-        (takeover?.next ?? 0n) - (takeover?.old ?? 0n) <= 1500n * MS,
-        "first advance at most maxStep",
+      // It adds only what passed since its confirming read (none, on this clock; 1 ns so
+      // that other stand-bys see a change): the 2 s the clock stood still are not made up.
+      assert.equal(
+        (takeover?.next ?? 0n) - (takeover?.old ?? 0n),
+        1n,
+        "the takeover adds none of the stall",
       );
       assert.equal(worker.snapshot().role, "active");
       assert.equal(worker.snapshot().takeovers, 1);
@@ -206,6 +222,13 @@ describe("worker (no catch-up, takeover)", () => {
     );
     assert.ok(after <= clock.now(), "global elapsed ≤ wall elapsed");
     assert.ok(clock.now() - stoppedAt <= 3_100n * MS);
+    const takeovers = workers.reduce((n, w) => n + w.snapshot().takeovers, 0);
+    assert.equal(takeovers, 1, "exactly one stand-by took over");
+    assert.equal(
+      steps.filter((s) => s === 1n).length,
+      1,
+      "the takeover claimed the clock without adding the stall",
+    );
     for (const w of workers) await w.stop();
   });
 
