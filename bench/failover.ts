@@ -54,7 +54,7 @@ async function waitForTakeover(fleet: Fleet, seen: Map<Daemon, number>): Promise
   for (;;) {
     for (const d of fleet.alive) {
       const line = d.lines.slice(seen.get(d) ?? 0).find((l) => l.event === "takeover");
-      if (line && typeof line.time === "string") return BigInt(line.time);
+      if (line && typeof line.global === "string") return BigInt(line.global);
     }
     if (Date.now() > deadline) throw new Error("no daemon took over within 60 s of the kill");
     await sleep(5);

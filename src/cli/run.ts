@@ -117,7 +117,7 @@ async function runDaemon(url: string, opts: RunOptions, io: Io): Promise<void> {
       const fields = {
         event: "role",
         role: s.role,
-        time: s.time?.toString(),
+        global: s.time?.toString(),
         takeovers: s.takeovers,
         conflicts: s.conflicts,
       };
@@ -125,7 +125,7 @@ async function runDaemon(url: string, opts: RunOptions, io: Io): Promise<void> {
     }
     if (last && s.takeovers > last.takeovers) {
       log.info(
-        { event: "takeover", step: s.lastStep?.toString(), time: s.time?.toString() },
+        { event: "takeover", step: s.lastStep?.toString(), global: s.time?.toString() },
         "took over",
       );
     }

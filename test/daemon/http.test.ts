@@ -21,7 +21,10 @@ describe("globalclock run: HTTP endpoints and shutdown", () => {
     const start = await daemon.waitFor((l) => l.event === "start");
     assert.match(String(start.listen), /^127\.0\.0\.1:\d+$/);
     base = `http://${start.listen}`;
-    await daemon.waitFor((l) => l.event === "role" && l.role === "active");
+    const role = await daemon.waitFor((l) => l.event === "role" && l.role === "active");
+    // The log's own timestamp and the global time are separate fields.
+    assert.match(String(role.time), /^\d{4}-\d\d-\d\dT/);
+    assert.match(String(role.global), /^\d+$/);
   });
 
   after(async () => {
