@@ -39,6 +39,24 @@ export function urlOptions(
   return out;
 }
 
+/** `scheme:PATH?query` for URLs with no authority (memory:, sqlite:). */
+export function splitOpaqueUrl(
+  url: string,
+  prefix: string,
+): { path: string; params: URLSearchParams } {
+  const rest = url.slice(prefix.length);
+  const q = rest.indexOf("?");
+  const path = q < 0 ? rest : rest.slice(0, q);
+  try {
+    return {
+      path: decodeURIComponent(path),
+      params: new URLSearchParams(q < 0 ? "" : rest.slice(q + 1)),
+    };
+  } catch {
+    throw new ConfigError("store", `malformed store URL ${JSON.stringify(safeUrl(url))}`);
+  }
+}
+
 /** A store URL made safe to print. */
 export function safeUrl(url: string): string {
   return redact(url);

@@ -68,15 +68,31 @@ export class InvalidDurationError extends ConfigError {
   override name = "InvalidDurationError";
 }
 
-/** A store operation failed. `store` is the store kind, `operation` what was being done. */
+export interface StoreErrorOptions {
+  cause?: unknown;
+  /** Whether trying again (later, or on a new connection) may succeed. Default true. */
+  retryable?: boolean;
+}
+
+/**
+ * A store operation failed. `store` is the store kind, `operation` what was being done.
+ * `retryable` says whether trying again may help: a lost connection or a timeout may mend
+ * itself; wrong credentials, a missing database or a corrupt record will not (as the
+ * MongoDB driver labels its errors). The outcome of a failed write is unknown either way.
+ */
 export class StoreError extends GlobalClockError {
   override name = "StoreError";
   readonly store: string;
   readonly operation: string;
-  constructor(store: string, operation: string, message: string, options?: { cause?: unknown }) {
-    super(`${store} store: ${operation} failed: ${message}`, options);
+  readonly retryable: boolean;
+  constructor(store: string, operation: string, message: string, options: StoreErrorOptions = {}) {
+    super(
+      `${store} store: ${operation} failed: ${message}`,
+      "cause" in options ? { cause: options.cause } : undefined,
+    );
     this.store = store;
     this.operation = operation;
+    this.retryable = options.retryable ?? true;
   }
 }
 
@@ -84,8 +100,16 @@ export class StoreError extends GlobalClockError {
 export class CorruptRecordError extends StoreError {
   override name = "CorruptRecordError";
   constructor(store: string, operation: string, detail: string) {
-    super(store, operation, `corrupt clock record: ${detail}; it was left untouched`);
+    super(store, operation, `corrupt clock record: ${detail}; it was left untouched`, {
+      retryable: false,
+    });
   }
+}
+
+/** The `code` a driver put on an error: a string (SQLSTATE, errno) or a number (MongoDB). */
+export function codeOf(err: unknown): string | number | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === "string" || typeof code === "number" ? code : undefined;
 }
 
 /** One line describing any thrown value, without a stack. */
@@ -104,4 +128,16 @@ export function redact(text: string): string {
   return text
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)\S*@/gi, "$1***@")
     .replace(/(password=)[^&#\s]*/gi, "$1***");
+}
+
+/**
+ * One line for an error from a driver, with any URL password masked and any known
+ * secret (a password given apart from a URL) replaced too.
+ */
+export function safeMessage(err: unknown, secrets: readonly string[] = []): string {
+  let text = redact(describe(err));
+  for (const secret of secrets) {
+    if (secret.length >= 3) text = text.split(secret).join("***");
+  }
+  return text;
 }

@@ -11,11 +11,10 @@ export {
   StoreError,
 } from "./errors.js";
 export { checkHistory, type Sample } from "./history.js";
-export { DEFAULT_STORE_URL, type OpenOptions, openReader, openStore, openUpdater } from "./open.js";
+export { DEFAULT_STORE_URL, openReader, openStore, openUpdater } from "./open.js";
 export { Reader, type ReaderOptions, type WatchOptions } from "./reader.js";
-export type { ClockStore } from "./store.js";
-export { MemoryStore } from "./stores/memory.js";
-export { SqliteStore, type SqliteStoreOptions } from "./stores/sqlite.js";
+export type { ClockStore, OpenOptions, StoreModule } from "./store.js";
+export { MemoryStore } from "./stores/memory/index.js";
 export { formatGlobalTime, type GlobalTime, globalEpoch, INT64_MAX, toDate } from "./time.js";
 export { Updater, type UpdaterOptions } from "./updater.js";
 export {

@@ -1,65 +1,51 @@
-import { safeUrl, urlOptions } from "./config.js";
+import { safeUrl } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { Reader } from "./reader.js";
-import type { ClockStore } from "./store.js";
+import type { ClockStore, OpenOptions, StoreModule } from "./store.js";
 import { Updater } from "./updater.js";
+
+export type { OpenOptions } from "./store.js";
 
 /** The embedded default store: a SQLite file in the working directory. */
 export const DEFAULT_STORE_URL = "sqlite:./globalclock.db";
 
-export interface OpenOptions {
-  signal?: AbortSignal;
+interface StoreEntry {
+  /** URL schemes, without the colon. */
+  schemes: readonly string[];
+  /** The npm package the store needs, named when it is missing. */
+  driver?: string;
+  load: () => Promise<StoreModule>;
 }
 
-type Opener = (url: string, options: OpenOptions) => Promise<ClockStore>;
-
 // Each store is loaded only when its URL is used, so `globalclock now` on SQLite never
-// loads a network client.
-const OPENERS: Record<string, Opener> = {
-  "memory:": async (url) => {
-    const { MemoryStore } = await import("./stores/memory.js");
-    const { path, params } = splitOpaque(url, "memory:");
-    urlOptions("memory", params, []);
-    return new MemoryStore(path || undefined);
+// loads a network client, and a driver that is not installed matters only to its URLs.
+const STORES: readonly StoreEntry[] = [
+  { schemes: ["memory"], load: () => import("./stores/memory/index.js") },
+  {
+    schemes: ["sqlite"],
+    driver: "better-sqlite3",
+    load: () => import("./stores/sqlite/index.js"),
   },
-  "sqlite:": async (url) => {
-    const { SqliteStore, sqliteOptionsFromUrl } = await import("./stores/sqlite.js");
-    const { path, params } = splitOpaque(url, "sqlite:");
-    const known = urlOptions("sqlite", params, ["table", "synchronous", "busyTimeout"]);
-    return new SqliteStore(sqliteOptionsFromUrl(path, known));
+  {
+    schemes: ["postgres", "postgresql"],
+    driver: "pg",
+    load: () => import("./stores/postgres/index.js"),
   },
-  "mongodb:": async (url, options) => {
-    const { openMongoStore } = await import("./stores/mongodb-url.js");
-    return openMongoStore(url, options);
+  { schemes: ["etcd"], driver: "etcd3", load: () => import("./stores/etcd/index.js") },
+  {
+    schemes: ["mongodb", "mongodb+srv"],
+    driver: "mongodb",
+    load: () => import("./stores/mongodb/index.js"),
   },
-  "mongodb+srv:": async (url, options) => {
-    const { openMongoStore } = await import("./stores/mongodb-url.js");
-    return openMongoStore(url, options);
-  },
-  "postgres:": async (url) => {
-    const pg = await import("./stores/postgres.js");
-    const { params } = splitOpaque(url, "postgres:");
-    const known = urlOptions("postgres", params, pg.POSTGRES_URL_OPTIONS);
-    return new pg.PostgresStore(pg.postgresOptionsFromUrl(url, known));
-  },
-  "postgresql:": async (url) => {
-    const pg = await import("./stores/postgres.js");
-    const { params } = splitOpaque(url, "postgresql:");
-    const known = urlOptions("postgres", params, pg.POSTGRES_URL_OPTIONS);
-    return new pg.PostgresStore(pg.postgresOptionsFromUrl(url, known));
-  },
-  "etcd:": async (url) => {
-    const { EtcdStore, etcdOptionsFromUrl } = await import("./stores/etcd.js");
-    const { params } = splitOpaque(url, "etcd:");
-    const known = urlOptions("etcd", params, ["key", "timeout"]);
-    return new EtcdStore(etcdOptionsFromUrl(url, known));
-  },
-};
+];
+
+const BY_SCHEME = new Map(STORES.flatMap((entry) => entry.schemes.map((s) => [s, entry])));
 
 /**
  * Opens the store a URL names: `memory:[NAME]`, `sqlite:PATH` (the default,
  * `sqlite:./globalclock.db`), `postgres://…`, `etcd://host:port[,…]`, `mongodb://…`.
- * A malformed or unknown URL is a ConfigError (field "store"); passwords never appear in it.
+ * A malformed or unknown URL, or one whose driver package is not installed, is a
+ * ConfigError (field "store"); passwords never appear in it.
  */
 export async function openStore(
   url: string = DEFAULT_STORE_URL,
@@ -69,16 +55,34 @@ export async function openStore(
     throw new ConfigError("store", "missing store URL: e.g. sqlite:./globalclock.db");
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  const opener = scheme ? OPENERS[`${scheme}:`] : undefined;
-  if (!opener) {
-    const known = Object.keys(OPENERS).join(", ");
+  const entry = scheme === undefined ? undefined : BY_SCHEME.get(scheme);
+  if (!entry) {
+    const known = [...BY_SCHEME.keys()].map((s) => `${s}:`).join(", ");
     throw new ConfigError(
       "store",
       `unknown store URL ${JSON.stringify(safeUrl(url))}: it should start with one of ${known}`,
     );
   }
   options.signal?.throwIfAborted();
-  return opener(url, options);
+  try {
+    const store = await entry.load();
+    return await store.open(url, options);
+  } catch (err) {
+    throw missingDriver(err, entry) ?? err;
+  }
+}
+
+/** A ConfigError naming the package to install, when `err` says the store's driver is missing. */
+function missingDriver(err: unknown, entry: StoreEntry): ConfigError | undefined {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  if (!entry.driver || (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND"))
+    return undefined;
+  if (typeof message !== "string" || !message.includes(`'${entry.driver}'`)) return undefined;
+  const scheme = entry.schemes[0];
+  return new ConfigError(
+    "store",
+    `the ${scheme} store needs the npm package "${entry.driver}", which is not installed: npm install ${entry.driver}`,
+  );
 }
 
 /** Opens a store and a Reader on it; closing the reader closes the store. */
@@ -95,20 +99,5 @@ export async function openUpdater(url?: string, options: OpenOptions = {}): Prom
   } catch (err) {
     await store.close();
     throw err;
-  }
-}
-
-/** `scheme:PATH?query` for URLs with no authority (memory:, sqlite:). */
-function splitOpaque(url: string, prefix: string): { path: string; params: URLSearchParams } {
-  const rest = url.slice(prefix.length);
-  const q = rest.indexOf("?");
-  const path = q < 0 ? rest : rest.slice(0, q);
-  try {
-    return {
-      path: decodeURIComponent(path),
-      params: new URLSearchParams(q < 0 ? "" : rest.slice(q + 1)),
-    };
-  } catch {
-    throw new ConfigError("store", `malformed store URL ${JSON.stringify(safeUrl(url))}`);
   }
 }

@@ -102,3 +102,30 @@ export function readOnWake(
     return running;
   };
 }
+
+/**
+ * A watch fed by two sources, the store's notices and a catch-up read made at each
+ * (re)subscription (so that a change made while it was being set up, or while it was
+ * disconnected, is not lost). `offer` passes on a time unless it is older than one already
+ * passed on: a catch-up read may answer after a newer notice. A failed catch-up read is
+ * left to the next change to mend.
+ */
+export function catchingUp(
+  read: () => Promise<bigint | undefined>,
+  push: (time: bigint) => void,
+): { offer: (time: bigint) => void; catchUp: () => Promise<void> } {
+  let highest = -1n;
+  const offer = (time: bigint) => {
+    if (time < highest) return;
+    highest = time;
+    push(time);
+  };
+  const catchUp = () =>
+    read().then(
+      (time) => {
+        if (time !== undefined) offer(time);
+      },
+      () => {},
+    );
+  return { offer, catchUp };
+}

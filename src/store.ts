@@ -8,9 +8,11 @@
  *   returns the time stored afterwards.
  * - `compareAndSwap(old, next)` sets the time to `next` only where it equals `old`, and
  *   says whether it did. It is linearizable: of concurrent swaps from one value, one wins.
- * - A record that is not a non-negative int64 is a CorruptRecordError; it is never repaired.
- * - Failures are StoreErrors naming the store and the operation; an aborted signal rejects
- *   with the signal's reason.
+ * - A record that is not a non-negative int64 is a CorruptRecordError; it is never repaired
+ *   (a swap from a corrupt value is refused).
+ * - Failures are StoreErrors naming the store and the operation, with `retryable` set;
+ *   an aborted signal rejects with the signal's reason; after `close` calls reject with
+ *   ClosedError.
  * - `close` is idempotent.
  */
 export interface ClockStore {
@@ -26,4 +28,14 @@ export interface ClockStore {
    */
   watch?(signal: AbortSignal): AsyncIterable<bigint>;
   close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Aborts opening (connecting); the store is not returned. */
+  signal?: AbortSignal;
+}
+
+/** What each store's folder exports for `openStore`: opening the store its URL names. */
+export interface StoreModule {
+  open(url: string, options: OpenOptions): Promise<ClockStore>;
 }

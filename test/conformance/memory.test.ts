@@ -1,5 +1,5 @@
 import { MemoryStore } from "../../src/index.js";
-import { memoryCell } from "../../src/stores/memory.js";
+import { memoryCell } from "../../src/stores/memory/index.js";
 import { conformance } from "./suite.js";
 
 let n = 0;

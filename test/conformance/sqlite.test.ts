@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { SqliteStore } from "../../src/index.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import { conformance } from "./suite.js";
 
 conformance("sqlite", async () => {

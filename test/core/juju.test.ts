@@ -15,9 +15,9 @@ import {
   OutOfSyncUpdateError,
   openStore,
   Reader,
-  SqliteStore,
   Updater,
 } from "../../src/index.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
 
 interface Target {
   name: string;

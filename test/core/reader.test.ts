@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type ClockStore, ClosedError, ConfigError, MemoryStore, Reader } from "../../src/index.js";
-import { memoryCell } from "../../src/stores/memory.js";
+import { memoryCell } from "../../src/stores/memory/index.js";
 
 let n = 0;
 

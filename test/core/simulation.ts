@@ -12,7 +12,7 @@ import {
   OutOfSyncUpdateError,
   Updater,
 } from "../../src/index.js";
-import { MemoryStore, memoryCell } from "../../src/stores/memory.js";
+import { MemoryStore, memoryCell } from "../../src/stores/memory/index.js";
 import { FaultyStore } from "../helpers/faulty-store.js";
 
 export type Fault = "none" | "before" | "after";

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, type TestContext, test } from "node:test";
-import { Reader, SqliteStore } from "../../src/index.js";
+import { Reader } from "../../src/index.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import { type Child, spawnFixture } from "../fixtures/spawn.js";
 import { checkHistory, recordReads, type Sample, samplesFromJson } from "../helpers/history.js";
 

@@ -13,7 +13,7 @@ import {
   StoreError,
   Updater,
 } from "../../src/index.js";
-import { memoryCell } from "../../src/stores/memory.js";
+import { memoryCell } from "../../src/stores/memory/index.js";
 import { FaultyStore } from "../helpers/faulty-store.js";
 
 /** A memory store whose compareAndSwap waits until the test opens the gate. */

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import fc from "fast-check";
-import { SqliteStore } from "../../src/index.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import {
   DOCUMENTED_RULE,
   type Fault,

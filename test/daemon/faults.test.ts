@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { SqliteStore } from "../../src/index.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import { Daemon, eventually } from "../helpers/daemon.js";
 import { checkHistory, recordReads } from "../helpers/history.js";
 

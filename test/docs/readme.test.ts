@@ -17,7 +17,7 @@ test("every ```ts block in the README type-checks", { timeout: 120_000 }, () => 
   try {
     blocks.forEach((code, i) => {
       const local = code
-        .replaceAll('from "globalclock/mongodb"', 'from "../../src/stores/mongodb-api.js"')
+        .replaceAll('from "globalclock/mongodb"', 'from "../../src/juju/mongodb.js"')
         .replaceAll('from "globalclock"', 'from "../../src/index.js"');
       writeFileSync(join(dir, `example${i}.ts`), `export {};\n${local}`);
     });

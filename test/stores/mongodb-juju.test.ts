@@ -20,7 +20,7 @@ import {
   mongoFromDb,
   newReader,
   newUpdater,
-} from "../../src/stores/mongodb-api.js";
+} from "../../src/juju/mongodb.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
 type ClockDoc = { _id: string; time?: unknown };

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { ConfigError, openStore, StoreError } from "../../src/index.js";
-import { parseMongoUrl } from "../../src/stores/mongodb-api.js";
+import { parseMongoUrl } from "../../src/juju/mongodb.js";
 
 const configError = (pattern: RegExp) => (err: unknown) =>
   err instanceof ConfigError && pattern.test(err.message) && !err.message.includes("s3cret");

@@ -1,12 +1,6 @@
-import {
-  ConsecutiveBreaker,
-  circuitBreaker,
-  ExponentialBackoff,
-  handleWhen,
-  type IBackoff,
-  retry,
-} from "cockatiel";
-import { GRPCDeadlineExceededError, type IOptions, isRecoverableError } from "etcd3";
+import { createRequire } from "node:module";
+import type * as Cockatiel from "cockatiel";
+import type * as Etcd3 from "etcd3";
 
 /**
  * The etcd3 client's fault handling, tuned for short per-call deadlines.
@@ -18,25 +12,30 @@ import { GRPCDeadlineExceededError, type IOptions, isRecoverableError } from "et
  * So: retry only errors that leave time (a refused connection: try the next member, each
  * member once), never a passed deadline; and let an open breaker try again after one
  * deadline's worth of time.
+ *
+ * The policies come from the copy of `cockatiel` that `etcd3` itself loads, so the only
+ * package to install is `etcd3`.
  */
 export function etcdFaultHandling(
+  etcd3: typeof Etcd3,
   hosts: number,
   timeoutMs: number,
-): NonNullable<IOptions["faultHandling"]> {
+): NonNullable<Etcd3.IOptions["faultHandling"]> {
+  const c = createRequire(import.meta.resolve("etcd3"))("cockatiel") as typeof Cockatiel;
   const retriable = (err: Error) =>
-    isRecoverableError(err) && !(err instanceof GRPCDeadlineExceededError);
+    etcd3.isRecoverableError(err) && !(err instanceof etcd3.GRPCDeadlineExceededError);
   return {
-    global: retry(handleWhen(retriable), { maxAttempts: hosts }),
+    global: c.retry(c.handleWhen(retriable), { maxAttempts: hosts }),
     host: () =>
-      circuitBreaker(handleWhen(isRecoverableError), {
+      c.circuitBreaker(c.handleWhen(etcd3.isRecoverableError), {
         halfOpenAfter: timeoutMs,
-        breaker: new ConsecutiveBreaker(3),
+        breaker: new c.ConsecutiveBreaker(3),
       }),
     // etcd3 calls next() on this before its first use, so it wants a factory (as its own
     // default is); its type says otherwise.
-    watchBackoff: new ExponentialBackoff({
+    watchBackoff: new c.ExponentialBackoff({
       initialDelay: 50,
       maxDelay: Math.max(timeoutMs, 1000),
-    }) as unknown as IBackoff<unknown>,
+    }) as unknown as Cockatiel.IBackoff<unknown>,
   };
 }

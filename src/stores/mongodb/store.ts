@@ -7,12 +7,14 @@ import {
   ReadPreference,
   type W,
 } from "mongodb";
-import { ClosedError, ConfigError, CorruptRecordError, StoreError } from "../errors.js";
-import { checkStoredTime } from "../record.js";
-import type { ClockStore } from "../store.js";
-import { INT64_MAX } from "../time.js";
-import { codeOf, explain, raceAbort } from "./mongodb-errors.js";
-import { watchClock } from "./mongodb-watch.js";
+import { abortable } from "../../abort.js";
+import { ClosedError, ConfigError, CorruptRecordError, StoreError } from "../../errors.js";
+import { checkStoredTime } from "../../record.js";
+import type { ClockStore } from "../../store.js";
+import { INT64_MAX } from "../../time.js";
+import { StoreCalls } from "../call.js";
+import { explainMongoError, mongoCode } from "./errors.js";
+import { watchClock } from "./watch.js";
 
 const KIND = "mongodb";
 /** The clock document's `_id`, as Juju wrote it. */
@@ -35,6 +37,8 @@ export interface MongoStoreOptions {
   pollIntervalMs?: number;
   /** How long a change stream's getMore waits on the server for a change. Default 1 s. */
   maxAwaitTimeMs?: number;
+  /** Deadline of each call, in ms. Default 10 s. */
+  timeoutMs?: number;
   /** Called once by close(), e.g. to close the MongoClient the store was opened on. */
   onClose?: () => void | Promise<void>;
 }
@@ -44,6 +48,7 @@ export const MONGODB_DEFAULTS = Object.freeze({
   readConcern: "majority",
   pollIntervalMs: 250,
   maxAwaitTimeMs: 1000,
+  timeoutMs: 10_000,
 });
 
 const READ_CONCERNS: readonly string[] = ["majority", "linearizable", "local"];
@@ -100,7 +105,7 @@ export class MongoStore implements ClockStore {
   readonly #pollIntervalMs: number;
   readonly #maxAwaitTimeMs: number;
   readonly #onClose: (() => void | Promise<void>) | undefined;
-  #closed = false;
+  readonly #calls: StoreCalls;
   /** Aborted by close(), ending every running watch with a ClosedError. */
   readonly #closing = new AbortController();
 
@@ -129,6 +134,8 @@ export class MongoStore implements ClockStore {
       options.maxAwaitTimeMs,
       MONGODB_DEFAULTS.maxAwaitTimeMs,
     );
+    const timeoutMs = positive("timeout", options.timeoutMs, MONGODB_DEFAULTS.timeoutMs);
+    this.#calls = new StoreCalls({ kind: KIND, timeoutMs, explain: explainMongoError });
     this.#collection = collection as unknown as Collection<ClockDocument>;
     this.#writeConcern = { w };
     this.#readConcern = { level: level as ReadConcernLevel };
@@ -150,7 +157,7 @@ export class MongoStore implements ClockStore {
   ensure(signal?: AbortSignal): Promise<bigint> {
     return this.#run("ensure", signal, async () => {
       try {
-        const doc = await raceAbort(
+        const doc = await abortable(
           this.#collection.findOneAndUpdate(
             clockFilter(),
             { $inc: { time: Long.ZERO } },
@@ -168,7 +175,7 @@ export class MongoStore implements ClockStore {
       } catch (err) {
         // The filter missed an existing document: either another process created it a
         // moment ago, or its time is not an integer (then decoding reports it as corrupt).
-        if (codeOf(err) !== 11000) throw err;
+        if (mongoCode(err) !== 11000) throw err;
         const doc = await this.#find(signal);
         if (doc === null) throw err;
         return this.#decode("ensure", doc);
@@ -182,7 +189,7 @@ export class MongoStore implements ClockStore {
         throw new StoreError(KIND, "compareAndSwap", `${next} is not a non-negative int64`);
       }
       if (old < -(INT64_MAX + 1n) || old > INT64_MAX) return false; // no int64 equals it
-      const result = await raceAbort(
+      const result = await abortable(
         this.#collection.updateOne(
           clockFilter({ $eq: Long.fromBigInt(old) }),
           { $set: { time: Long.fromBigInt(next) } },
@@ -201,7 +208,7 @@ export class MongoStore implements ClockStore {
    * by a read, so what it yields has the store's read concern.
    */
   watch(signal: AbortSignal): AsyncIterable<bigint> {
-    if (this.#closed) throw new ClosedError("mongodb store");
+    this.#calls.checkOpen();
     return watchClock(signal, {
       collection: this.#collection,
       documentId: CLOCK_ID,
@@ -209,13 +216,12 @@ export class MongoStore implements ClockStore {
       pollIntervalMs: this.#pollIntervalMs,
       maxAwaitTimeMs: this.#maxAwaitTimeMs,
       closing: this.#closing.signal,
-      wrap: (err) => this.#wrap("watch", err),
+      wrap: (err) => this.#calls.error("watch", err),
     });
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (!this.#calls.close()) return;
     this.#closing.abort(new ClosedError("mongodb store"));
     await this.#onClose?.();
   }
@@ -254,25 +260,8 @@ export class MongoStore implements ClockStore {
     );
   }
 
-  async #run<T>(
-    operation: string,
-    signal: AbortSignal | undefined,
-    fn: () => Promise<T>,
-  ): Promise<T> {
-    if (this.#closed) throw new ClosedError("mongodb store");
-    signal?.throwIfAborted();
-    try {
-      return await fn();
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      throw this.#wrap(operation, err);
-    }
-  }
-
-  #wrap(operation: string, err: unknown): Error {
-    if (err instanceof StoreError || err instanceof ClosedError) return err;
-    if (this.#closed) return new ClosedError("mongodb store");
-    return new StoreError(KIND, operation, explain(err), { cause: err });
+  #run<T>(operation: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    return this.#calls.run(operation, signal, fn);
   }
 }
 

@@ -20,20 +20,22 @@
 import type { Collection, Db, Document } from "mongodb";
 import { ConfigError } from "../errors.js";
 import { Reader } from "../reader.js";
+import { MongoStore, type MongoStoreOptions } from "../stores/mongodb/index.js";
 import { Updater } from "../updater.js";
-import { MongoStore, type MongoStoreOptions } from "./mongodb.js";
 
 export { OutOfSyncUpdateError } from "../errors.js";
 export type { Reader } from "../reader.js";
+export {
+  MONGODB_DEFAULTS,
+  MONGODB_URL_DEFAULTS,
+  MongoStore,
+  type MongoStoreOptions,
+  type MongoUrl,
+  open,
+  parseMongoUrl,
+} from "../stores/mongodb/index.js";
 export { globalEpoch } from "../time.js";
 export type { Updater } from "../updater.js";
-export { MONGODB_DEFAULTS, MongoStore, type MongoStoreOptions } from "./mongodb.js";
-export {
-  MONGODB_URL_DEFAULTS,
-  type MongoUrl,
-  openMongoStore,
-  parseMongoUrl,
-} from "./mongodb-url.js";
 
 /** What the clock needs from a MongoDB connection. */
 export interface Mongo {

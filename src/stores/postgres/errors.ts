@@ -1,9 +1,9 @@
 /** Turning pg's errors into messages that say what to do, and never show a password. */
-import { safeMessage } from "./deadline.js";
+import { codeOf, safeMessage } from "../../errors.js";
 
 // SQLSTATEs that no reconnection mends: wrong credentials, no such database or role,
-// address refused by pg_hba.conf.
-const FATAL = new Set(["28P01", "28000", "3D000"]);
+// address refused by pg_hba.conf, a missing privilege.
+const FATAL = new Set(["28P01", "28000", "3D000", "42501"]);
 
 const HINTS: Record<string, string> = {
   "28P01": "check the user and password (in the URL, PGUSER/PGPASSWORD or ~/.pgpass)",
@@ -14,20 +14,30 @@ const HINTS: Record<string, string> = {
   "57P03": "the server is starting up; the next call reconnects",
 };
 
-function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | undefined)?.code;
+/** The SQLSTATE (or errno code) of a pg error. */
+export function pgCode(err: unknown): string | undefined {
+  const code = codeOf(err);
   return typeof code === "string" ? code : undefined;
 }
 
+/** Whether no retry can mend `err` (it needs an operator: credentials, a database, a grant). */
 export function isFatalPgError(err: unknown): boolean {
-  const code = codeOf(err);
+  const code = pgCode(err);
   return code !== undefined && FATAL.has(code);
 }
 
-/** One line for a pg error, with a hint where one helps. */
-export function describePgError(err: unknown, timeoutMs: number, secrets: string[]): string {
+/** One line for a pg error, with a hint where one helps, and whether a retry may help. */
+export function explainPgError(
+  err: unknown,
+  timeoutMs: number,
+  secrets: readonly string[],
+): { message: string; retryable: boolean } {
+  return { message: describePgError(err, timeoutMs, secrets), retryable: !isFatalPgError(err) };
+}
+
+function describePgError(err: unknown, timeoutMs: number, secrets: readonly string[]): string {
   const text = safeMessage(err, secrets);
-  const code = codeOf(err);
+  const code = pgCode(err);
   const hint = code ? HINTS[code] : undefined;
   if (hint) return `${text} (${code}): ${hint}`;
   if (code === "57014" || /timeout|timed out/i.test(text))

@@ -1,12 +1,13 @@
 import { watch as watchFiles } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { checkIdentifier, durationMs } from "../config.js";
-import { ClosedError, ConfigError, describe, StoreError } from "../errors.js";
-import { latestValues, readOnWake } from "../push.js";
-import { checkStoredTime, wrongType } from "../record.js";
-import { sleep } from "../sleep.js";
-import type { ClockStore } from "../store.js";
+import { checkIdentifier } from "../../config.js";
+import { ClosedError, ConfigError, codeOf, describe, StoreError } from "../../errors.js";
+import { latestValues, readOnWake } from "../../push.js";
+import { checkStoredTime, wrongType } from "../../record.js";
+import { sleep } from "../../sleep.js";
+import type { ClockStore } from "../../store.js";
+import { StoreCalls } from "../call.js";
 
 export interface SqliteStoreOptions {
   /** Path of the database file. */
@@ -27,10 +28,9 @@ const KIND = "sqlite";
 const COMMIT_RETRY_MS = [1, 4, 15, 40];
 const ID = "g";
 
-type Busy = Error & { code?: string };
-const isBusy = (err: unknown): boolean =>
-  typeof (err as Busy)?.code === "string" &&
-  /^SQLITE_(BUSY|LOCKED)/.test((err as Busy).code as string);
+const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test(String(codeOf(err)));
+// What no retry mends: a damaged or foreign file, or one this process may not write.
+const FATAL = /^SQLITE_(CORRUPT|NOTADB|READONLY|CANTOPEN|PERM|AUTH|FORMAT)/;
 
 /**
  * The embedded default: one row in a SQLite file, in WAL mode, durable by default.
@@ -47,7 +47,8 @@ export class SqliteStore implements ClockStore {
   readonly #insert: Database.Statement<[string], unknown>;
   readonly #update: Database.Statement<[bigint, string, bigint], unknown>;
   readonly #watches = new Set<() => void>();
-  #closed = false;
+  readonly #calls: StoreCalls;
+  readonly #readOnce = () => this.#decode("read", this.#select.get(ID));
 
   constructor(options: SqliteStoreOptions) {
     const table = checkIdentifier("table", options.table ?? "globalclock");
@@ -64,11 +65,22 @@ export class SqliteStore implements ClockStore {
     this.#busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     if (!(this.#busyTimeoutMs >= 0))
       throw new ConfigError("busyTimeout", "invalid busyTimeout: must be ≥ 0");
+    this.#calls = new StoreCalls({
+      kind: KIND,
+      explain: (err) =>
+        isBusy(err)
+          ? {
+              message: `database stayed locked for ${this.#busyTimeoutMs} ms (another process holds its write lock)`,
+              retryable: true,
+            }
+          : { message: describe(err), retryable: !FATAL.test(String(codeOf(err))) },
+    });
     try {
       this.#db = new Database(this.path, { timeout: 0 });
     } catch (err) {
       throw new StoreError(KIND, "open", `cannot open ${this.path}: ${describe(err)}`, {
         cause: err,
+        retryable: !FATAL.test(String(codeOf(err))),
       });
     }
     try {
@@ -87,29 +99,38 @@ export class SqliteStore implements ClockStore {
         `INSERT INTO "${table}" (id, time) VALUES (?, 0) ON CONFLICT (id) DO NOTHING`,
       );
       this.#update = this.#db.prepare<[bigint, string, bigint]>(
-        `UPDATE "${table}" SET time = ? WHERE id = ? AND time = ?`,
+        // In SQLite a REAL 5.0 equals the INTEGER 5: the type must match too.
+        `UPDATE "${table}" SET time = ? WHERE id = ? AND time = ? AND typeof(time) = 'integer'`,
       );
     } catch (err) {
       this.#db.close();
       throw new StoreError(KIND, "open", `cannot prepare ${this.path}: ${describe(err)}`, {
         cause: err,
+        retryable: isBusy(err) || !FATAL.test(String(codeOf(err))),
       });
     }
   }
 
   read(signal?: AbortSignal): Promise<bigint | undefined> {
-    return this.#run("read", signal, () => this.#decode("read", this.#select.get(ID)));
+    return this.#calls.run("read", signal, () => this.#whenUnlocked(signal, this.#readOnce));
   }
 
   ensure(signal?: AbortSignal): Promise<bigint> {
-    return this.#run("ensure", signal, () => {
-      this.#insert.run(ID);
-      return this.#decode("ensure", this.#select.get(ID)) as bigint;
-    });
+    return this.#calls.run("ensure", signal, () =>
+      this.#whenUnlocked(signal, () => {
+        this.#insert.run(ID);
+        return this.#decode("ensure", this.#select.get(ID)) as bigint;
+      }),
+    );
   }
 
   compareAndSwap(old: bigint, next: bigint, signal?: AbortSignal): Promise<boolean> {
-    return this.#run("compareAndSwap", signal, () => this.#update.run(next, ID, old).changes === 1);
+    return this.#calls.run("compareAndSwap", signal, () =>
+      // A negative `old` can only match a corrupt record, which is never overwritten.
+      old < 0n
+        ? false
+        : this.#whenUnlocked(signal, () => this.#update.run(next, ID, old).changes === 1),
+    );
   }
 
   /**
@@ -120,7 +141,7 @@ export class SqliteStore implements ClockStore {
    * times over the next ~60 ms.
    */
   watch(signal: AbortSignal): AsyncIterable<bigint> {
-    if (this.#closed) throw new ClosedError("sqlite store");
+    this.#calls.checkOpen();
     const names = new Set([basename(this.path), `${basename(this.path)}-wal`]);
     return latestValues<bigint>(signal, (push, fail) => {
       const wake = readOnWake(() => this.read(signal), push, { signal, retryMs: COMMIT_RETRY_MS });
@@ -128,8 +149,7 @@ export class SqliteStore implements ClockStore {
         wake().catch((err: unknown) => {
           if (!signal.aborted) fail(err);
         });
-      const watchFailed = (err: unknown) =>
-        fail(new StoreError(KIND, "watch", describe(err), { cause: err }));
+      const watchFailed = (err: unknown) => fail(this.#calls.error("watch", err));
       let watcher: ReturnType<typeof watchFiles>;
       try {
         watcher = watchFiles(dirname(this.path), (_event, file) => {
@@ -155,8 +175,7 @@ export class SqliteStore implements ClockStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (!this.#calls.close()) return;
     for (const end of this.#watches) end();
     this.#db.close();
   }
@@ -170,48 +189,28 @@ export class SqliteStore implements ClockStore {
   /**
    * Runs `fn` at once; only when the database is locked does it go on asynchronously,
    * retrying with short, growing, jittered waits (a write holds the lock for well under
-   * a millisecond) until busyTimeout.
+   * a millisecond) until busyTimeout, then throws the driver's busy error.
    */
-  #run<T>(operation: string, signal: AbortSignal | undefined, fn: () => T): Promise<T> {
-    try {
-      return Promise.resolve(this.#attempt(operation, signal, fn));
-    } catch (err) {
-      if (!isBusy(err)) return Promise.reject(err);
-    }
-    return this.#retry(operation, signal, fn);
-  }
-
-  async #retry<T>(operation: string, signal: AbortSignal | undefined, fn: () => T): Promise<T> {
-    const deadline = performance.now() + this.#busyTimeoutMs;
-    for (let attempt = 1; ; attempt++) {
-      await sleep(Math.random() * Math.min(attempt, 20));
-      try {
-        return this.#attempt(operation, signal, fn);
-      } catch (err) {
-        if (!isBusy(err)) throw err;
-        if (performance.now() >= deadline) {
-          throw new StoreError(
-            KIND,
-            operation,
-            `database stayed locked for ${this.#busyTimeoutMs} ms`,
-            {
-              cause: err,
-            },
-          );
-        }
-      }
-    }
-  }
-
-  /** One try. Throws the driver's busy error as it is, anything else as a StoreError. */
-  #attempt<T>(operation: string, signal: AbortSignal | undefined, fn: () => T): T {
-    if (this.#closed) throw new ClosedError("sqlite store");
-    signal?.throwIfAborted();
+  #whenUnlocked<T>(signal: AbortSignal | undefined, fn: () => T): T | Promise<T> {
     try {
       return fn();
     } catch (err) {
-      if (isBusy(err) || err instanceof StoreError) throw err;
-      throw new StoreError(KIND, operation, describe(err), { cause: err });
+      if (!isBusy(err)) throw err;
+    }
+    return this.#retry(signal, fn);
+  }
+
+  async #retry<T>(signal: AbortSignal | undefined, fn: () => T): Promise<T> {
+    const deadline = performance.now() + this.#busyTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      await sleep(Math.random() * Math.min(attempt, 20));
+      this.#calls.checkOpen();
+      signal?.throwIfAborted();
+      try {
+        return fn();
+      } catch (err) {
+        if (!isBusy(err) || performance.now() >= deadline) throw err;
+      }
     }
   }
 
@@ -227,19 +226,4 @@ export class SqliteStore implements ClockStore {
       }
     }
   }
-}
-
-/** Options from a `sqlite:PATH?table=…&synchronous=…&busyTimeout=…` URL. */
-export function sqliteOptionsFromUrl(
-  path: string,
-  params: Map<string, string>,
-): SqliteStoreOptions {
-  const options: SqliteStoreOptions = { path };
-  const table = params.get("table");
-  if (table !== undefined) options.table = table;
-  const synchronous = params.get("synchronous");
-  if (synchronous !== undefined) options.synchronous = synchronous as "full" | "normal";
-  const busy = params.get("busyTimeout");
-  if (busy !== undefined) options.busyTimeoutMs = durationMs("busyTimeout", busy);
-  return options;
 }

@@ -1,8 +1,6 @@
-import { MongoClient, type MongoClientOptions } from "mongodb";
-import { checkIdentifier, durationMs, safeUrl, urlOptions } from "../config.js";
-import { ConfigError, describe, redact, StoreError } from "../errors.js";
-import { MONGODB_DEFAULTS, MongoStore, type MongoStoreOptions } from "./mongodb.js";
-import { explain, raceAbort } from "./mongodb-errors.js";
+import { checkIdentifier, durationMs, safeUrl, urlOptions } from "../../config.js";
+import { ConfigError } from "../../errors.js";
+import { MONGODB_DEFAULTS, type MongoStoreOptions } from "./store.js";
 
 /** Defaults of a `mongodb://` store URL. */
 export const MONGODB_URL_DEFAULTS = Object.freeze({
@@ -135,6 +133,7 @@ export function parseMongoUrl(url: string): MongoUrl {
   const timeoutMs = durationMs("timeout", known.get("timeout") ?? MONGODB_URL_DEFAULTS.timeout);
   if (timeoutMs <= 0) throw new ConfigError("timeout", "invalid timeout: must be greater than 0");
   const store: MongoStoreOptions = {
+    timeoutMs,
     pollIntervalMs: durationMs(
       "pollInterval",
       known.get("pollInterval") ?? MONGODB_URL_DEFAULTS.pollInterval,
@@ -149,48 +148,4 @@ export function parseMongoUrl(url: string): MongoUrl {
   if (level !== undefined) store.readConcern = level as MongoStoreOptions["readConcern"];
   const driverUrl = passed.size ? `${base}?${passed}` : base;
   return { driverUrl, database, collection, timeoutMs, store };
-}
-
-/**
- * Opens a MongoStore on its own MongoClient, connected before it returns, so that an
- * unreachable server is a StoreError here, after at most `timeout`. Closing the store
- * closes the client.
- */
-export async function openMongoStore(
-  url: string,
-  options: { signal?: AbortSignal } = {},
-): Promise<MongoStore> {
-  const parsed = parseMongoUrl(url);
-  const settings: MongoClientOptions = {
-    serverSelectionTimeoutMS: parsed.timeoutMs,
-    connectTimeoutMS: parsed.timeoutMs,
-    socketTimeoutMS: parsed.timeoutMs,
-  };
-  if (!/[?&]appName=/.test(parsed.driverUrl)) settings.appName = "globalclock";
-  let client: MongoClient;
-  try {
-    client = new MongoClient(parsed.driverUrl, settings);
-  } catch (err) {
-    throw new ConfigError(
-      "store",
-      `invalid MongoDB URL ${JSON.stringify(safeUrl(url))}: ${redact(describe(err))}`,
-    );
-  }
-  const closeClient = () => client.close();
-  try {
-    options.signal?.throwIfAborted();
-    const store = new MongoStore(client.db(parsed.database).collection(parsed.collection), {
-      ...parsed.store,
-      onClose: closeClient,
-    });
-    await raceAbort(client.connect(), options.signal);
-    return store;
-  } catch (err) {
-    await client.close().catch(() => {});
-    if (options.signal?.aborted) throw options.signal.reason;
-    if (err instanceof ConfigError) throw err;
-    throw new StoreError("mongodb", "open", `cannot connect to ${safeUrl(url)}: ${explain(err)}`, {
-      cause: err,
-    });
-  }
 }

@@ -1,14 +1,13 @@
 import type { ChangeStream, Collection } from "mongodb";
-import { ClosedError, CorruptRecordError } from "../errors.js";
-import { latestValues, readOnWake } from "../push.js";
-import { sleep } from "../sleep.js";
-import { codeOf } from "./mongodb-errors.js";
+import { Backoff } from "../../backoff.js";
+import { ClosedError, CorruptRecordError } from "../../errors.js";
+import { latestValues, readOnWake } from "../../push.js";
+import { sleep } from "../../sleep.js";
+import { isFatalMongoError, mongoCode } from "./errors.js";
 
 // Server codes meaning "no change streams here": not a replica set (40573), an unknown
 // $changeStream stage (40324), no aggregate command at all (59, 115).
 const NO_CHANGE_STREAMS = new Set([40573, 40324, 59, 115]);
-// Failures no retry can mend: unauthorized (13), authentication failed (18).
-const FATAL_CODES = new Set([13, 18]);
 
 export interface WatchClockOptions {
   // biome-ignore lint/suspicious/noExplicitAny: any schema; only watch() is used
@@ -22,7 +21,7 @@ export interface WatchClockOptions {
   /** Aborted when the store closes: the watch then fails with the reason. */
   closing: AbortSignal;
   /** Turns a failure into the store's error. */
-  wrap: (err: unknown) => Error;
+  wrap: (err: unknown) => unknown;
 }
 
 /**
@@ -49,19 +48,19 @@ export function watchClock(signal: AbortSignal, options: WatchClockOptions): Asy
       // between the caller's first read (or the last stream's end) and this start goes unseen.
       await stream.tryNext();
       await check();
-      failures = 0;
+      backoff.reset();
       while (!stopped.aborted) {
         if (await stream.tryNext()) await check();
       }
     };
-    let failures = 0;
+    const backoff = new Backoff();
     let polling = false;
     const run = async (): Promise<void> => {
       while (!stopped.aborted) {
         try {
           if (polling) {
             await check();
-            failures = 0;
+            backoff.reset();
             if (!(await sleep(pollIntervalMs, stopped))) return;
             continue;
           }
@@ -71,14 +70,12 @@ export function watchClock(signal: AbortSignal, options: WatchClockOptions): Asy
           await follow(current).finally(() => current?.close().catch(() => {}));
         } catch (err) {
           if (stopped.aborted) return;
-          if (!polling && NO_CHANGE_STREAMS.has(codeOf(err) ?? -1)) {
+          if (!polling && NO_CHANGE_STREAMS.has(mongoCode(err) ?? -1)) {
             polling = true;
             continue;
           }
-          const cause = (err as { cause?: unknown })?.cause;
-          const fatal = [codeOf(err), codeOf(cause)].some((c) => FATAL_CODES.has(c ?? -1));
-          if (err instanceof CorruptRecordError || fatal) throw err;
-          if (!(await sleep(Math.min(2000, 50 * 2 ** failures++), stopped))) return;
+          if (err instanceof CorruptRecordError || isFatalMongoError(err)) throw err;
+          if (!(await sleep(backoff.next(), stopped))) return;
         }
       }
     };

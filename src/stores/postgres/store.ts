@@ -1,0 +1,209 @@
+import { createHash } from "node:crypto";
+import { checkIdentifier } from "../../config.js";
+import { ClosedError, ConfigError } from "../../errors.js";
+import { parseStoredDecimal } from "../../record.js";
+import type { ClockStore } from "../../store.js";
+import { StoreCalls } from "../call.js";
+import type { PgListenClient, PgPool, PgResult } from "./client.js";
+import { explainPgError, isFatalPgError, pgCode } from "./errors.js";
+import { listen } from "./watch.js";
+
+export interface PostgresStoreOptions {
+  /** The pool to run statements on: a `pg.Pool`, the caller's own or one `open` made. */
+  pool: PgPool;
+  /**
+   * Opens the connection a watch LISTENs on. Default: `pool.connect()`, so each running
+   * watch holds one of the pool's connections (and destroys it when it ends).
+   */
+  listen?: () => Promise<PgListenClient>;
+  /** Table holding the clock row, created if missing. Default "globalclock". */
+  table?: string;
+  /** Schema of the table. Default: none, so the session's search_path decides. */
+  schema?: string;
+  /** Deadline of each call, in ms. Default 5000. */
+  timeoutMs?: number;
+  /** Passwords to mask in messages, besides those in URLs. */
+  secrets?: readonly string[];
+  /** Called once by close(), e.g. to end the pool the store was opened with. */
+  onClose?: () => void | Promise<void>;
+}
+
+const KIND = "postgres";
+const ID = "g";
+export const DEFAULT_POSTGRES_TABLE = "globalclock";
+export const DEFAULT_POSTGRES_TIMEOUT_MS = 5000;
+
+// Every column comes back as the server's text: the store parses the bigint itself, exactly,
+// without touching pg's process-wide type parsers (other code may rely on them).
+const AS_TEXT = { getTypeParser: () => (text: string) => text };
+
+const UNDEFINED_TABLE = "42P01";
+const CACHED_PLAN_CHANGED = "0A000";
+
+/**
+ * The clock as one row `(id text primary key, time bigint)` in a PostgreSQL table.
+ * CAS is one `UPDATE … WHERE id = $1 AND time = $2`, which also NOTIFYs the new time, so
+ * watchers (LISTEN) need no polling. Statements run on a pool, so a restarted server is
+ * reconnected to by itself.
+ */
+export class PostgresStore implements ClockStore {
+  readonly kind = KIND;
+  readonly table: string;
+  readonly schema: string | undefined;
+  readonly timeoutMs: number;
+  /** The LISTEN/NOTIFY channel, derived from the table's name. */
+  readonly channel: string;
+  readonly #relation: string;
+  readonly #pool: PgPool;
+  readonly #listen: () => Promise<PgListenClient>;
+  readonly #calls: StoreCalls;
+  readonly #onClose: (() => void | Promise<void>) | undefined;
+  /** Ends each running watch (its connection is its own), failing it with the reason. */
+  readonly #watches = new Set<(err: unknown) => void>();
+  readonly #statementPrefix: string;
+  #created: Promise<void> | undefined;
+
+  constructor(options: PostgresStoreOptions) {
+    if (!options?.pool)
+      throw new ConfigError("pool", "missing pool: pass a pg.Pool, or open a postgres:// URL");
+    this.table = checkIdentifier("table", options.table ?? DEFAULT_POSTGRES_TABLE);
+    this.schema =
+      options.schema === undefined ? undefined : checkIdentifier("schema", options.schema);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_POSTGRES_TIMEOUT_MS;
+    if (!(this.timeoutMs > 0)) throw new ConfigError("timeout", "invalid timeout: must be > 0");
+    this.#relation = this.schema ? `"${this.schema}"."${this.table}"` : `"${this.table}"`;
+    this.channel = channelName(this.schema ? `${this.schema}.${this.table}` : this.table);
+    this.#statementPrefix = `globalclock_${createHash("sha256").update(this.#relation).digest("hex").slice(0, 16)}`;
+    this.#pool = options.pool;
+    const pool = options.pool;
+    this.#listen = options.listen ?? (() => pool.connect());
+    this.#onClose = options.onClose;
+    const secrets = options.secrets ?? [];
+    this.#calls = new StoreCalls({
+      kind: KIND,
+      timeoutMs: this.timeoutMs,
+      explain: (err) => explainPgError(err, this.timeoutMs, secrets),
+    });
+  }
+
+  read(signal?: AbortSignal): Promise<bigint | undefined> {
+    return this.#calls.run("read", signal, () =>
+      this.#query(`SELECT time FROM ${this.#relation} WHERE id = $1`, [ID], "read").then(
+        (res) => this.#decode(res.rows[0], "read"),
+        (err: unknown) => {
+          if (pgCode(err) === UNDEFINED_TABLE) return undefined; // no table yet: no record yet
+          throw err;
+        },
+      ),
+    );
+  }
+
+  /**
+   * One statement once the table exists: insert the row at 0, or lock the existing row and
+   * return it unchanged (`SET time = t.time`), so a concurrent insert is never missed.
+   */
+  ensure(signal?: AbortSignal): Promise<bigint> {
+    return this.#calls.run("ensure", signal, async () => {
+      await this.#createTable();
+      const res = await this.#query(
+        `INSERT INTO ${this.#relation} AS t (id, time) VALUES ($1, '0')
+         ON CONFLICT (id) DO UPDATE SET time = t.time RETURNING time`,
+        [ID],
+      );
+      return this.#decode(res.rows[0], "ensure") as bigint;
+    });
+  }
+
+  compareAndSwap(old: bigint, next: bigint, signal?: AbortSignal): Promise<boolean> {
+    return this.#calls.run("compareAndSwap", signal, () => {
+      // A negative `old` can only match a corrupt record, which is never overwritten.
+      if (old < 0n) return false;
+      return this.#query(
+        `UPDATE ${this.#relation} SET time = $3 WHERE id = $1 AND time = $2
+         RETURNING pg_notify($4, time::text)`,
+        [ID, old.toString(), next.toString(), this.channel],
+        "cas",
+      ).then(
+        (res) => res.rowCount === 1,
+        (err: unknown) => {
+          if (pgCode(err) === UNDEFINED_TABLE) return false;
+          throw err;
+        },
+      );
+    });
+  }
+
+  /**
+   * LISTEN on a connection of its own; see `listen` in ./watch.ts. Errors that no retry
+   * can mend (authentication, missing database) fail the iterator with a StoreError.
+   */
+  watch(signal: AbortSignal): AsyncIterable<bigint> {
+    this.#calls.checkOpen();
+    return listen(signal, {
+      connect: this.#listen,
+      channel: this.channel,
+      read: (s) => this.read(s),
+      decode: (payload) => parseStoredDecimal(payload, KIND, "watch"),
+      isFatal: isFatalPgError,
+      error: (err) => this.#calls.error("watch", err),
+      watches: this.#watches,
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.#calls.close()) return;
+    for (const end of this.#watches) end(new ClosedError("postgres store"));
+    await this.#onClose?.();
+  }
+
+  /** `CREATE TABLE IF NOT EXISTS`, once per store; retried after a failure. */
+  #createTable(): Promise<void> {
+    this.#created ??= this.#query(
+      `CREATE TABLE IF NOT EXISTS ${this.#relation} (id text PRIMARY KEY, time bigint NOT NULL)`,
+    ).then(
+      () => {},
+      async (err) => {
+        // Two processes creating the table at once: one of them loses on the catalog.
+        if (pgCode(err) === "42P07" || pgCode(err) === "23505") return;
+        // PostgreSQL checks the CREATE privilege before it looks for the table, so a user
+        // that may only use an existing table is refused even with IF NOT EXISTS.
+        if (pgCode(err) === "42501") {
+          const found = await this.#query("SELECT to_regclass($1) IS NOT NULL AS found", [
+            this.#relation,
+          ]).catch(() => undefined);
+          if (found?.rows[0]?.found === "t") return;
+        }
+        this.#created = undefined;
+        throw err;
+      },
+    );
+    return this.#created;
+  }
+
+  /**
+   * `prepare` names the hot statements (read, CAS): each pooled connection then parses and
+   * plans them once, instead of on every call.
+   */
+  #query(text: string, values?: unknown[], prepare?: "read" | "cas"): Promise<PgResult> {
+    if (!prepare) return this.#pool.query({ text, values, types: AS_TEXT });
+    const name = `${this.#statementPrefix}_${prepare}`;
+    return this.#pool.query({ text, values, types: AS_TEXT, name }).catch((err: unknown) => {
+      // The table's column types changed under a prepared plan: ask again, unprepared.
+      if (pgCode(err) !== CACHED_PLAN_CHANGED) throw err;
+      return this.#pool.query({ text, values, types: AS_TEXT });
+    });
+  }
+
+  #decode(row: Record<string, unknown> | undefined, operation: string): bigint | undefined {
+    if (row === undefined) return undefined;
+    return parseStoredDecimal(String(row.time), KIND, operation);
+  }
+}
+
+/** A channel name is an identifier: at most 63 bytes, so long names end in a hash. */
+function channelName(qualified: string): string {
+  const name = `globalclock.${qualified}`;
+  if (name.length <= 63) return name;
+  const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
+  return `${name.slice(0, 46)}_${hash}`;
+}
