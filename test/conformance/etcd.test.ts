@@ -3,6 +3,7 @@ import { Etcd3 } from "etcd3";
 import { openStore } from "../../src/index.js";
 import { skipOrFail } from "../helpers/env.js";
 import { EtcdCluster, findEtcd } from "../helpers/etcd-server.js";
+import { tcpProxy } from "../helpers/server-process.js";
 import { conformance } from "./suite.js";
 
 if (!findEtcd()) {
@@ -30,6 +31,21 @@ if (!findEtcd()) {
           value: kv.value.toString(),
           modRevision: kv.mod_revision,
         })),
+      breakable: async () => {
+        const [host = "", port = ""] = (cluster.endpoints[0] ?? "").split(":");
+        const proxy = await tcpProxy(Number(port));
+        const store = await openStore(
+          `etcd://${host}:${proxy.port}?key=${encodeURIComponent(key)}&timeout=1s`,
+        );
+        return {
+          store,
+          cut: proxy.cut,
+          close: async () => {
+            await store.close();
+            await proxy.close();
+          },
+        };
+      },
       close: async () => {
         raw.close();
         await cluster.close();

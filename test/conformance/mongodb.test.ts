@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import { Double, Long, MongoClient } from "mongodb";
 import { openStore } from "../../src/index.js";
+import { tcpProxy } from "../helpers/server-process.js";
 import { MongoDouble } from "../mongo-double/server.js";
 import { conformance, type StoreHarness } from "./suite.js";
 
@@ -17,6 +18,7 @@ async function harness(
   database: string,
   collection: string,
   stop: () => Promise<void>,
+  port?: number,
 ): Promise<StoreHarness> {
   const raw = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
   await raw.connect();
@@ -34,6 +36,25 @@ async function harness(
     plantWrongType: () => plant(new Double(5)), // equal to Long 5 in a query: the type must decide
     plantNegative: () => plant(Long.fromNumber(-5)),
     raw: () => coll.find({}, { promoteValues: false }).toArray(),
+    // Through a proxy, connected directly (a replica set would tell the driver to reach its
+    // members by their own addresses, around the proxy).
+    breakable:
+      port === undefined
+        ? undefined
+        : async () => {
+            const proxy = await tcpProxy(port);
+            const store = await openStore(
+              `mongodb://127.0.0.1:${proxy.port}/${database}?directConnection=true&collection=${collection}&timeout=1s`,
+            );
+            return {
+              store,
+              cut: proxy.cut,
+              close: async () => {
+                await store.close();
+                await proxy.close();
+              },
+            };
+          },
     close: async () => {
       await raw.close();
       await stop();
@@ -43,12 +64,12 @@ async function harness(
 
 conformance("mongodb (test double, standalone)", async () => {
   const double = await MongoDouble.start();
-  return harness(double.uri(), "globalclock", COLLECTION, () => double.close());
+  return harness(double.uri(), "globalclock", COLLECTION, () => double.close(), double.port);
 });
 
 conformance("mongodb (test double, replica set)", async () => {
   const double = await MongoDouble.start({ replicaSet: "rs0" });
-  return harness(double.uri(), "globalclock", COLLECTION, () => double.close());
+  return harness(double.uri(), "globalclock", COLLECTION, () => double.close(), double.port);
 });
 
 const realUri = process.env.MONGODB_URI;

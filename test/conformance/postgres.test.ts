@@ -2,6 +2,7 @@ import { test } from "node:test";
 import { openStore } from "../../src/index.js";
 import { skipOrFail } from "../helpers/env.js";
 import { findPostgresBin, PostgresServer } from "../helpers/postgres-server.js";
+import { tcpProxy } from "../helpers/server-process.js";
 import { conformance } from "./suite.js";
 
 if (!findPostgresBin()) {
@@ -40,6 +41,20 @@ if (!findPostgresBin()) {
             "SELECT id, time::text AS time, pg_typeof(time)::text AS type FROM clock_conf ORDER BY id",
           )
         ).rows,
+      breakable: async () => {
+        const proxy = await tcpProxy(server.port);
+        const store = await openStore(
+          url.replace(`:${server.port}/`, `:${proxy.port}/`).replace("timeout=5s", "timeout=1s"),
+        );
+        return {
+          store,
+          cut: proxy.cut,
+          close: async () => {
+            await store.close();
+            await proxy.close();
+          },
+        };
+      },
       close: async () => {
         await raw.end();
         await server.close();

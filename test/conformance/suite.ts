@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { ClosedError, CorruptRecordError, Reader, Updater } from "../../src/index.js";
+import { ClosedError, CorruptRecordError, Reader, StoreError, Updater } from "../../src/index.js";
 import type { ClockStore } from "../../src/store.js";
 import { pushedUntil } from "../helpers/assertions.js";
 
@@ -20,8 +20,22 @@ export interface StoreHarness {
   plantNegative(): Promise<void>;
   /** The record as the raw driver sees it, for checking that nothing was overwritten. */
   raw(): Promise<unknown>;
+  /**
+   * A new connection to the clock, and a way to break it as a crashed server or a broken
+   * network would (for SQLite: another process holding the database's lock). Stores with
+   * no connection to break (memory) leave it out.
+   */
+  breakable?(): Promise<Breakable>;
   /** Stops what the harness started. */
   close(): Promise<void>;
+}
+
+export interface Breakable {
+  store: ClockStore;
+  cut(): Promise<void>;
+  close(): Promise<void>;
+  /** The operations the cut makes fail; all three unless the store says otherwise. */
+  failing?: ReadonlyArray<"read" | "ensure" | "compareAndSwap">;
 }
 
 export function conformance(name: string, start: () => Promise<StoreHarness>): void {
@@ -112,20 +126,57 @@ export function conformance(name: string, start: () => Promise<StoreHarness>): v
         await assert.rejects(new Reader(a).now(), CorruptRecordError);
         await assert.rejects(a.ensure(), CorruptRecordError);
         await assert.rejects(Updater.create(b), CorruptRecordError);
-        // A swap may refuse or fail, but must not write.
-        await a.compareAndSwap(0n, 1n).catch(() => false);
-        await a.compareAndSwap(-1n, 1n).catch(() => false);
+        // A swap may refuse or fail, but must not write, not even from the planted value
+        // (-5 for the negative record; 5 equals the wrong-type records that are numbers).
+        for (const old of [0n, 5n, -5n, -1n]) {
+          assert.notEqual(await a.compareAndSwap(old, 1n).catch(() => false), true, `from ${old}`);
+        }
         assert.deepEqual(await h.raw(), before);
       });
     }
 
-    test("an aborted signal rejects without writing", async () => {
+    test("an aborted signal rejects with its reason, without writing", async () => {
       await a.ensure();
       const ac = new AbortController();
-      ac.abort();
-      await assert.rejects(a.compareAndSwap(0n, 1n, ac.signal));
-      await assert.rejects(a.read(ac.signal));
+      const reason = new Error("caller gave up");
+      ac.abort(reason);
+      const isReason = (err: unknown) => err === reason;
+      await assert.rejects(a.compareAndSwap(0n, 1n, ac.signal), isReason);
+      await assert.rejects(a.read(ac.signal), isReason);
+      await assert.rejects(a.ensure(ac.signal), isReason);
       assert.equal(await b.read(), 0n);
+    });
+
+    test("a broken connection fails with a StoreError naming the store and the operation", {
+      timeout: 60_000,
+    }, async (t) => {
+      if (!h.breakable) {
+        t.diagnostic(`${name} has no connection to break`);
+        return;
+      }
+      const { store, cut, close, failing } = await h.breakable();
+      try {
+        assert.equal(await store.ensure(), 0n);
+        await cut();
+        const calls = {
+          read: () => store.read(),
+          ensure: () => store.ensure(),
+          compareAndSwap: () => store.compareAndSwap(0n, 1n),
+        };
+        for (const [operation, call] of Object.entries(calls)) {
+          if (failing && !failing.includes(operation as keyof typeof calls)) continue;
+          await assert.rejects(call(), (err: unknown) => {
+            assert.ok(err instanceof StoreError, `${operation}: not a StoreError: ${err}`);
+            assert.equal(err.store, store.kind);
+            assert.equal(err.operation, operation);
+            assert.equal(err.retryable, true, `${operation}: ${err.message}`);
+            assert.match(err.message, new RegExp(`^${store.kind} store: ${operation} failed: `));
+            return true;
+          });
+        }
+      } finally {
+        await close();
+      }
     });
 
     test("a change by one connection reaches another's watch", { timeout: 20_000 }, async (t) => {
@@ -173,14 +224,14 @@ export function conformance(name: string, start: () => Promise<StoreHarness>): v
       await drained; // a watch that outlives its store hangs here until the timeout
     });
 
-    test("close is idempotent and later calls fail clearly", async () => {
+    test("close is idempotent and later calls fail with ClosedError", async () => {
       const c = await h.open();
       await c.close();
       await c.close();
-      await assert.rejects(
-        c.read(),
-        (err: unknown) => err instanceof ClosedError || err instanceof Error,
-      );
+      await assert.rejects(c.read(), ClosedError);
+      await assert.rejects(c.ensure(), ClosedError);
+      await assert.rejects(c.compareAndSwap(0n, 1n), ClosedError);
+      if (c.watch) assert.throws(() => c.watch?.(new AbortController().signal), ClosedError);
     });
   });
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
-import { createServer, type Socket } from "node:net";
+import { createConnection, createServer, type Socket } from "node:net";
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it). */
 export function freePort(): Promise<number> {
@@ -118,4 +118,60 @@ export async function stopProcess(
   const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of `port`, whose connections can be cut: `cut()`
+ * destroys every open connection and refuses new ones, as a crashed host or a broken
+ * network does; `heal()` accepts again.
+ */
+export async function tcpProxy(
+  port: number,
+): Promise<{
+  port: number;
+  cut: () => Promise<void>;
+  heal: () => void;
+  close: () => Promise<void>;
+}> {
+  const sockets = new Set<Socket>();
+  let cut = false;
+  const server = createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
+    const upstream = createConnection(port, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const own = typeof address === "object" && address ? address.port : 0;
+  const destroyAll = () => {
+    for (const socket of sockets) socket.destroy();
+  };
+  return {
+    port: own,
+    cut: async () => {
+      cut = true;
+      destroyAll();
+    },
+    heal: () => {
+      cut = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        destroyAll();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -188,7 +188,8 @@ export class MongoStore implements ClockStore {
       if (next < 0n || next > INT64_MAX) {
         throw new StoreError(KIND, "compareAndSwap", `${next} is not a non-negative int64`);
       }
-      if (old < -(INT64_MAX + 1n) || old > INT64_MAX) return false; // no int64 equals it
+      // A negative `old` can only match a corrupt record, which is never overwritten.
+      if (old < 0n || old > INT64_MAX) return false;
       const result = await abortable(
         this.#collection.updateOne(
           clockFilter({ $eq: Long.fromBigInt(old) }),
