@@ -7,6 +7,10 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const EXPORTS = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).exports as Record<
+  string,
+  { import: string }
+>;
 
 test("every ```ts block in the README type-checks", { timeout: 120_000 }, () => {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -16,9 +20,12 @@ test("every ```ts block in the README type-checks", { timeout: 120_000 }, () => 
   mkdirSync(dir, { recursive: true });
   try {
     blocks.forEach((code, i) => {
-      const local = code
-        .replaceAll('from "globalclock/mongodb"', 'from "../../src/juju/mongodb.js"')
-        .replaceAll('from "globalclock"', 'from "../../src/index.js"');
+      // Each package subpath to its source, as package.json's exports map them to dist/.
+      const local = code.replace(/from "(globalclock(?:\/[a-z]+)?)"/g, (_all, spec: string) => {
+        const target = EXPORTS[`.${spec.slice("globalclock".length)}`]?.import;
+        assert.ok(target, `the README imports ${spec}, which package.json does not export`);
+        return `from "../../${target.replace(/^\.\/dist\//, "src/")}"`;
+      });
       writeFileSync(join(dir, `example${i}.ts`), `export {};\n${local}`);
     });
     writeFileSync(

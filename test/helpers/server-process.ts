@@ -125,9 +125,7 @@ export async function stopProcess(
  * destroys every open connection and refuses new ones, as a crashed host or a broken
  * network does; `heal()` accepts again.
  */
-export async function tcpProxy(
-  port: number,
-): Promise<{
+export async function tcpProxy(port: number): Promise<{
   port: number;
   cut: () => Promise<void>;
   heal: () => void;
