@@ -112,6 +112,32 @@ export function codeOf(err: unknown): string | number | undefined {
   return typeof code === "string" || typeof code === "number" ? code : undefined;
 }
 
+/**
+ * The clock record vanished after a time was seen in it: deleted, its table dropped, or a
+ * backup without it restored. It is never re-created at the epoch by anyone who has seen a
+ * time, since that would move every expiry judged against global time back to 1970.
+ */
+export class ClockRecordMissingError extends StoreError {
+  override name = "ClockRecordMissingError";
+  /** The greatest time this process had seen, if it knows it. */
+  readonly lastSeen: bigint | undefined;
+  constructor(store: string, operation: string, lastSeen?: bigint) {
+    super(
+      store,
+      operation,
+      `the clock record is gone${lastSeen === undefined ? "" : ` (the last time seen was ${lastSeen} ns)`}; it is not re-created at the epoch, which would restart global time from 1970: restore the record, or start a new clock on purpose from a process that never saw the old one`,
+      { retryable: false },
+    );
+    this.lastSeen = lastSeen;
+  }
+}
+
+/** Whether retrying `err` cannot help: a configuration error, or a store error marked so. */
+export function isFatal(err: unknown): boolean {
+  const root = err instanceof InvalidUpdaterError ? err.cause : err;
+  return root instanceof ConfigError || (root instanceof StoreError && !root.retryable);
+}
+
 /** One line describing any thrown value, without a stack. */
 export function describe(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;

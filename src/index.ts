@@ -1,5 +1,6 @@
 export { type DurationInput, formatDuration, toNanoseconds } from "./duration.js";
 export {
+  ClockRecordMissingError,
   ClosedError,
   ConcurrentUseError,
   ConfigError,
@@ -7,8 +8,10 @@ export {
   GlobalClockError,
   InvalidDurationError,
   InvalidUpdaterError,
+  isFatal,
   OutOfSyncUpdateError,
   StoreError,
+  type StoreErrorOptions,
 } from "./errors.js";
 export { checkHistory, type Sample } from "./history.js";
 export { DEFAULT_STORE_URL, openReader, openStore, openUpdater } from "./open.js";

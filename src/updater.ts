@@ -1,12 +1,12 @@
 import { type DurationInput, toNanoseconds } from "./duration.js";
 import {
+  ClockRecordMissingError,
   ClosedError,
   ConcurrentUseError,
   ConfigError,
   InvalidDurationError,
   InvalidUpdaterError,
   OutOfSyncUpdateError,
-  StoreError,
 } from "./errors.js";
 import type { ClockStore } from "./store.js";
 import { type GlobalTime, INT64_MAX } from "./time.js";
@@ -42,11 +42,31 @@ export class Updater {
     this.#onClose = onClose;
   }
 
-  /** Makes the clock record if it is missing (at the epoch), never overwriting one. */
+  /**
+   * Makes the clock record if it is missing (at the epoch), never overwriting one. That is
+   * right for a clock nobody has seen yet; a process that has seen a time uses `resume`.
+   */
   static async create(store: ClockStore, options: UpdaterOptions = {}): Promise<Updater> {
     if (!store)
       throw new ConfigError("store", "missing store: pass a ClockStore, e.g. openStore(url)");
     const view = await store.ensure(options.signal);
+    return new Updater(store, view, options.onClose);
+  }
+
+  /**
+   * An updater on the existing clock record, never creating one: for a process that has
+   * seen a time (`lastSeen`) and must not restart the clock from the epoch if the record
+   * was deleted. Throws ClockRecordMissingError when there is no record.
+   */
+  static async resume(
+    store: ClockStore,
+    options: UpdaterOptions & { lastSeen?: bigint } = {},
+  ): Promise<Updater> {
+    if (!store)
+      throw new ConfigError("store", "missing store: pass a ClockStore, e.g. openStore(url)");
+    const view = await store.read(options.signal);
+    if (view === undefined)
+      throw new ClockRecordMissingError(store.kind, "resume", options.lastSeen);
     return new Updater(store, view, options.onClose);
   }
 
@@ -92,9 +112,7 @@ export class Updater {
         throw this.#invalidate(err);
       }
       if (actual === undefined) {
-        throw this.#invalidate(
-          new StoreError(this.#store.kind, "advance", "the clock record disappeared"),
-        );
+        throw this.#invalidate(new ClockRecordMissingError(this.#store.kind, "advance", old));
       }
       this.#view = actual;
       throw new OutOfSyncUpdateError(old, actual);
@@ -113,7 +131,7 @@ export class Updater {
     try {
       const time = await this.#store.read(signal);
       if (time === undefined) {
-        throw new StoreError(this.#store.kind, "refresh", "the clock record disappeared");
+        throw new ClockRecordMissingError(this.#store.kind, "refresh", this.#view);
       }
       this.#view = time;
       return time;

@@ -1,4 +1,11 @@
-import { ConfigError, describe, OutOfSyncUpdateError } from "./errors.js";
+import {
+  ClockRecordMissingError,
+  ConfigError,
+  describe,
+  InvalidUpdaterError,
+  isFatal,
+  OutOfSyncUpdateError,
+} from "./errors.js";
 import { latestValues } from "./push.js";
 import type { ClockStore } from "./store.js";
 import { Updater } from "./updater.js";
@@ -25,6 +32,14 @@ export interface WorkerStatus {
   /** When (worker clock, ns) this worker last saw global time move, by its hand or another's. */
   readonly lastChangeAt: bigint | undefined;
   readonly lastError: string | undefined;
+  /** The class of the last error, e.g. "StoreError", "ClockRecordMissingError". */
+  readonly lastErrorName: string | undefined;
+  /** Times the stored time was seen below what this worker had seen (a restore, a rollback). */
+  readonly regressions: number;
+  /** The last such regression: the time seen before, and the lower stored time. */
+  readonly lastRegression: { readonly from: bigint; readonly to: bigint } | undefined;
+  /** Times the clock record was found gone (deleted); the worker never re-creates it. */
+  readonly recordMissing: number;
 }
 
 export interface StartUpdaterOptions extends UpdaterWorkerOptions {
@@ -65,12 +80,21 @@ export class UpdaterWorker {
     lastStep: undefined,
     lastChangeAt: undefined,
     lastError: undefined,
+    lastErrorName: undefined,
+    regressions: 0,
+    lastRegression: undefined,
+    recordMissing: 0,
   });
   #updater: Updater | undefined;
   #failures = 0;
-  /** The greatest time seen, and when (worker clock) it was first seen: the takeover timer. */
-  #seen = -1n;
-  #seenAt = 0n;
+  /** The greatest time seen since the last regression; -1 until a time was seen. */
+  #highest = -1n;
+  /** The time last seen, and when (worker clock) it was first seen: the takeover timer. */
+  #last: bigint | undefined;
+  #lastAt = 0n;
+  /** Whether any call to the store has succeeded: until then, a fatal error stops the worker. */
+  #healthy = false;
+  #failure: { err: unknown } | undefined;
 
   constructor(store: ClockStore, options: StartUpdaterOptions = {}) {
     if (!store)
@@ -88,6 +112,15 @@ export class UpdaterWorker {
 
   snapshot(): WorkerStatus {
     return this.#status;
+  }
+
+  /**
+   * The error that stopped the worker, if one did: a failure no retry can mend (wrong
+   * credentials, a missing database or privilege, a corrupt record) before any call to the
+   * store had succeeded. After a healthy start the worker retries everything instead.
+   */
+  get failure(): unknown {
+    return this.#failure?.err;
   }
 
   /** The current status, then each change, until `signal` aborts or the worker stops. */
@@ -119,7 +152,22 @@ export class UpdaterWorker {
         if (signal.aborted) break;
         // The outcome of the failed call is unknown: drop the updater, never re-add its time.
         await this.#dropUpdater();
-        this.#set({ role: "error", errors: this.#status.errors + 1, lastError: describe(err) });
+        // An updater's failure carries the store's error as its cause.
+        const root = err instanceof InvalidUpdaterError ? err.cause : err;
+        const missing = root instanceof ClockRecordMissingError;
+        this.#set({
+          role: "error",
+          errors: this.#status.errors + 1,
+          lastError: describe(err),
+          lastErrorName: root instanceof Error ? root.name : undefined,
+          recordMissing:
+            this.#status.recordMissing +
+            (missing && this.#status.lastErrorName !== "ClockRecordMissingError" ? 1 : 0),
+        });
+        if (!this.#healthy && isFatal(err)) {
+          this.#failure = { err };
+          break;
+        }
         await this.#clock.sleep(this.#backoff(), signal);
       }
     }
@@ -133,7 +181,12 @@ export class UpdaterWorker {
    * A new updater is a candidate ("starting"): it becomes active with its first advance.
    */
   async #serve(signal: AbortSignal): Promise<void> {
-    const updater = await Updater.create(this.#store, { signal });
+    // Only a worker that never saw a time may create the record (at the epoch).
+    const updater =
+      this.#highest < 0n
+        ? await Updater.create(this.#store, { signal })
+        : await Updater.resume(this.#store, { signal, lastSeen: this.#highest });
+    this.#healthy = true;
     this.#updater = updater;
     this.#observe(updater.time);
     if (this.#status.role !== "starting") this.#set({ role: "starting" });
@@ -153,9 +206,11 @@ export class UpdaterWorker {
   }
 
   /**
-   * Waits until no advance has been seen for takeoverAfter, re-reads the stored time, and
-   * claims the clock by advancing it by what elapsed since that read: the time the clock
-   * stood still is never added. Resolves true once this worker is active, false on abort.
+   * Waits until the stored time has not changed for takeoverAfter, re-reads it, and claims
+   * the clock by advancing it by what elapsed since that read: the time the clock stood
+   * still is never added. A stored time below what was seen (a restored backup) is, once a
+   * read confirms it and it has stayed for takeoverAfter, taken as the truth: the clock
+   * goes on from it. Resolves true once this worker is active, false on abort.
    */
   async #standBy(updater: Updater, signal: AbortSignal): Promise<boolean> {
     this.#set({ role: "standby" });
@@ -168,27 +223,21 @@ export class UpdaterWorker {
     try {
       for (;;) {
         if (pushed) {
-          const wait = this.#seenAt + this.settings.takeoverAfter - this.#clock.now();
+          const wait = this.#lastAt + this.settings.takeoverAfter - this.#clock.now();
           if (!(await this.#clock.sleep(wait > 0n ? wait : 0n, signal))) return false;
           if (pushed.failed) pushed = undefined; // fall back to reading
         } else {
           if (!(await this.#clock.sleep(this.settings.pollInterval, signal))) return false;
           const time = await this.#store.read(signal);
-          if (time !== undefined) this.#observe(time);
+          if (time === undefined)
+            throw new ClockRecordMissingError(this.#store.kind, "read", this.#highest);
+          this.#observe(time);
         }
-        if (this.#clock.now() - this.#seenAt < this.settings.takeoverAfter) continue;
+        if (this.#clock.now() - this.#lastAt < this.settings.takeoverAfter) continue;
         const stored = await updater.refresh(signal);
         const confirmedAt = this.#clock.now();
-        if (stored !== this.#seen) {
-          this.#observe(stored);
-          // A read behind what was seen (a store read that is not linearizable): wait
-          // for it to catch up rather than asking again at once.
-          if (
-            stored < this.#seen &&
-            !(await this.#clock.sleep(this.settings.pollInterval, signal))
-          ) {
-            return false;
-          }
+        if (stored !== this.#last) {
+          this.#observe(stored); // it moved after all (or went back): wait again
           continue;
         }
         // Elapsed runs from the read that just confirmed the stored time, so the takeover
@@ -233,23 +282,38 @@ export class UpdaterWorker {
       return false;
     }
     this.#failures = 0;
-    this.#seen = time;
-    this.#seenAt = this.#clock.now();
+    this.#highest = time;
+    this.#last = time;
+    this.#lastAt = this.#clock.now();
     this.#set({
       role: "active",
       advances: this.#status.advances + 1,
       time,
       lastStep: step,
-      lastChangeAt: this.#seenAt,
+      lastChangeAt: this.#lastAt,
     });
     return true;
   }
 
+  /**
+   * Takes note of a stored time, read or pushed. Any change restarts the takeover timer;
+   * a time below the highest seen is a regression (a restored backup, a rollback, a manual
+   * edit), recorded once, after which the lower time is the one to compare with.
+   */
   #observe(time: bigint): void {
-    if (time <= this.#seen) return;
-    this.#seen = time;
-    this.#seenAt = this.#clock.now();
-    this.#set({ time, lastChangeAt: this.#seenAt });
+    if (time === this.#last) return;
+    this.#last = time;
+    this.#lastAt = this.#clock.now();
+    const patch: { -readonly [K in keyof WorkerStatus]?: WorkerStatus[K] } = {
+      time,
+      lastChangeAt: this.#lastAt,
+    };
+    if (time < this.#highest) {
+      patch.regressions = this.#status.regressions + 1;
+      patch.lastRegression = Object.freeze({ from: this.#highest, to: time });
+    }
+    if (time > this.#highest || patch.regressions !== undefined) this.#highest = time;
+    this.#set(patch);
   }
 
   #backoff(): bigint {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  ClockRecordMissingError,
   type ClockStore,
   ClosedError,
   ConcurrentUseError,
@@ -121,8 +122,31 @@ describe("a failure of unknown outcome makes the updater invalid", () => {
     const name = `updater-gone-${process.pid}`;
     const u = await Updater.create(new MemoryStore(name));
     memoryCell(name).value = undefined;
-    await assert.rejects(u.advance(1n), /clock record disappeared/);
+    await assert.rejects(u.advance(1n), (err: unknown) => {
+      assert.ok(err instanceof InvalidUpdaterError);
+      assert.ok(err.cause instanceof ClockRecordMissingError, String(err.cause));
+      assert.equal(err.cause.lastSeen, 0n);
+      assert.match(err.message, /clock record is gone/);
+      return true;
+    });
     assert.equal(u.valid, false);
+    assert.equal(memoryCell(name).value, undefined, "nothing re-created it");
+  });
+
+  test("resume builds on the existing record and never creates one", async () => {
+    const name = `updater-resume-${process.pid}`;
+    const store = new MemoryStore(name);
+    await assert.rejects(Updater.resume(store, { lastSeen: 7n }), (err: unknown) => {
+      assert.ok(err instanceof ClockRecordMissingError);
+      assert.equal(err.retryable, false);
+      assert.equal(err.lastSeen, 7n);
+      return true;
+    });
+    assert.equal(memoryCell(name).value, undefined);
+    memoryCell(name).value = 42n;
+    const u = await Updater.resume(store);
+    assert.equal(u.time, 42n);
+    assert.equal(await u.advance(1n), 43n);
   });
 
   test("a signal aborted while the swap is in flight", async () => {
