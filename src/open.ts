@@ -85,9 +85,12 @@ function missingDriver(err: unknown, entry: StoreEntry): ConfigError | undefined
   );
 }
 
-/** Opens a store and a Reader on it; closing the reader closes the store. */
+/**
+ * Opens a store for reading only and a Reader on it; closing the reader closes the store.
+ * A reader never writes: on SQLite it creates no file and no table.
+ */
 export async function openReader(url?: string, options: OpenOptions = {}): Promise<Reader> {
-  const store = await openStore(url, options);
+  const store = await openStore(url, { ...options, readOnly: true });
   return new Reader(store, { onClose: () => store.close() });
 }
 

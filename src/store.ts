@@ -33,6 +33,12 @@ export interface ClockStore {
 export interface OpenOptions {
   /** Aborts opening (connecting); the store is not returned. */
   signal?: AbortSignal;
+  /**
+   * For readers: the store will only be read. A store that can honour it (SQLite) then
+   * creates nothing (no file, no table) and changes no setting of the database; writes are
+   * refused.
+   */
+  readOnly?: boolean;
 }
 
 /** What each store's folder exports for `openStore`: opening the store its URL names. */

@@ -89,13 +89,17 @@ function failed(run: Run, code: number, pattern: RegExp): string {
 }
 
 describe("globalclock now", () => {
-  test("prints the epoch for a new default store, in the working directory", async () => {
+  test("reads the default store, ./globalclock.db, which a reader never creates", async () => {
+    failed(await cli(["now"]), 1, /no database at .*globalclock\.db: a reader never creates one/);
+    assert.deepEqual(readdirSync(cwd), [], "now created a file");
+    ok(await cli(["advance", "0s"])); // a writer creates the clock, at the epoch
+    assert.ok(existsSync(join(cwd, "globalclock.db")), "the default store is not ./globalclock.db");
     const out = ok(await cli(["now"]));
     assert.equal(out, "1970-01-01T00:00:00.000000000Z 0\n");
-    assert.ok(existsSync(join(cwd, "globalclock.db")), "the default store is not ./globalclock.db");
   });
 
   test("--json prints one JSON object", async () => {
+    ok(await cli(["advance", "0s"]));
     const out = ok(await cli(["now", "--json"]));
     assert.deepEqual(JSON.parse(out), { time: "1970-01-01T00:00:00.000000000Z", ns: "0" });
     assert.equal(out.split("\n").length, 2);
@@ -159,7 +163,7 @@ describe("failures", () => {
 
   test("a file that cannot be opened is a failure (1)", async () => {
     const run = await cli(["--store", "sqlite:/nonexistent-dir/x.db", "now"]);
-    failed(run, 1, /sqlite store: open failed: cannot open \/nonexistent-dir\/x\.db/);
+    failed(run, 1, /sqlite store: open failed: no database at \/nonexistent-dir\/x\.db/);
     failed(await cli(["advance", "1s"], "sqlite:/nonexistent-dir/x.db"), 1, /cannot open/);
   });
 

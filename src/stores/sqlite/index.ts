@@ -6,15 +6,15 @@ import { SqliteStore, type SqliteStoreOptions } from "./store.js";
 export { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
 /** `sqlite:PATH?table=…&synchronous=…&busyTimeout=…` */
-export async function open(url: string, _options: OpenOptions = {}): Promise<SqliteStore> {
+export async function open(url: string, options: OpenOptions = {}): Promise<SqliteStore> {
   const { path, params } = splitOpaqueUrl(url, "sqlite:");
   const known = urlOptions("sqlite", params, ["table", "synchronous", "busyTimeout"]);
-  const options: SqliteStoreOptions = { path };
+  const settings: SqliteStoreOptions = { path, readOnly: options.readOnly ?? false };
   const table = known.get("table");
-  if (table !== undefined) options.table = table;
+  if (table !== undefined) settings.table = table;
   const synchronous = known.get("synchronous");
-  if (synchronous !== undefined) options.synchronous = synchronous as "full" | "normal";
+  if (synchronous !== undefined) settings.synchronous = synchronous as "full" | "normal";
   const busy = known.get("busyTimeout");
-  if (busy !== undefined) options.busyTimeoutMs = durationMs("busyTimeout", busy);
-  return new SqliteStore(options);
+  if (busy !== undefined) settings.busyTimeoutMs = durationMs("busyTimeout", busy);
+  return new SqliteStore(settings);
 }

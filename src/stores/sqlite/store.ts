@@ -8,6 +8,7 @@ import { checkStoredTime, wrongType } from "../../record.js";
 import { sleep } from "../../sleep.js";
 import type { ClockStore } from "../../store.js";
 import { StoreCalls } from "../call.js";
+import { checkDatabaseFile } from "./file.js";
 
 export interface SqliteStoreOptions {
   /** Path of the database file. */
@@ -21,6 +22,17 @@ export interface SqliteStoreOptions {
   synchronous?: "full" | "normal";
   /** How long one operation may wait for another process's write lock. Default 5 s. */
   busyTimeoutMs?: number;
+  /**
+   * Open for reading only (Readers do): the file must exist; nothing is created, no table,
+   * no journal mode set; `ensure` and `compareAndSwap` are refused.
+   */
+  readOnly?: boolean;
+}
+
+interface Statements {
+  select: Database.Statement<[string], unknown>;
+  insert: Database.Statement<[string], unknown>;
+  update: Database.Statement<[bigint, string, bigint], unknown>;
 }
 
 const KIND = "sqlite";
@@ -41,14 +53,19 @@ const FATAL = /^SQLITE_(CORRUPT|NOTADB|READONLY|CANTOPEN|PERM|AUTH|FORMAT)/;
 export class SqliteStore implements ClockStore {
   readonly kind = KIND;
   readonly path: string;
+  readonly readOnly: boolean;
   readonly #db: Database.Database;
+  readonly #table: string;
   readonly #busyTimeoutMs: number;
-  readonly #select: Database.Statement<[string], unknown>;
-  readonly #insert: Database.Statement<[string], unknown>;
-  readonly #update: Database.Statement<[bigint, string, bigint], unknown>;
+  /** Prepared once the table exists (a reader may open a file whose table is not made yet). */
+  #statements: Statements | undefined;
+  #select: Database.Statement<[string], unknown> | undefined;
   readonly #watches = new Set<() => void>();
   readonly #calls: StoreCalls;
-  readonly #readOnce = () => this.#decode("read", this.#select.get(ID));
+  readonly #readOnce = () => {
+    this.#select ??= this.#prepareSelect();
+    return this.#select === undefined ? undefined : this.#decode("read", this.#select.get(ID));
+  };
 
   constructor(options: SqliteStoreOptions) {
     const table = checkIdentifier("table", options.table ?? "globalclock");
@@ -62,6 +79,8 @@ export class SqliteStore implements ClockStore {
     if (!options.path)
       throw new ConfigError("path", "missing path: use sqlite:PATH, e.g. sqlite:./globalclock.db");
     this.path = resolve(options.path);
+    this.readOnly = options.readOnly ?? false;
+    this.#table = table;
     this.#busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     if (!(this.#busyTimeoutMs >= 0))
       throw new ConfigError("busyTimeout", "invalid busyTimeout: must be ≥ 0");
@@ -75,14 +94,20 @@ export class SqliteStore implements ClockStore {
             }
           : { message: describe(err), retryable: !FATAL.test(String(codeOf(err))) },
     });
+    const file = checkDatabaseFile(this.path, this.readOnly);
     try {
-      this.#db = new Database(this.path, { timeout: 0 });
+      this.#db = new Database(file, {
+        timeout: 0,
+        readonly: this.readOnly,
+        fileMustExist: this.readOnly,
+      });
     } catch (err) {
       throw new StoreError(KIND, "open", `cannot open ${this.path}: ${describe(err)}`, {
         cause: err,
         retryable: !FATAL.test(String(codeOf(err))),
       });
     }
+    if (this.readOnly) return;
     try {
       this.#retrySync(() => {
         this.#db.pragma("journal_mode = WAL");
@@ -91,17 +116,18 @@ export class SqliteStore implements ClockStore {
           `CREATE TABLE IF NOT EXISTS "${table}" (id TEXT PRIMARY KEY, time INTEGER NOT NULL)`,
         );
       });
-      this.#select = this.#db
-        .prepare<[string]>(`SELECT time FROM "${table}" WHERE id = ?`)
-        .pluck()
-        .safeIntegers();
-      this.#insert = this.#db.prepare<[string]>(
-        `INSERT INTO "${table}" (id, time) VALUES (?, 0) ON CONFLICT (id) DO NOTHING`,
-      );
-      this.#update = this.#db.prepare<[bigint, string, bigint]>(
-        // In SQLite a REAL 5.0 equals the INTEGER 5: the type must match too.
-        `UPDATE "${table}" SET time = ? WHERE id = ? AND time = ? AND typeof(time) = 'integer'`,
-      );
+      const select = this.#prepareSelect() as Database.Statement<[string], unknown>;
+      this.#select = select;
+      this.#statements = {
+        select,
+        insert: this.#db.prepare<[string]>(
+          `INSERT INTO "${table}" (id, time) VALUES (?, 0) ON CONFLICT (id) DO NOTHING`,
+        ),
+        update: this.#db.prepare<[bigint, string, bigint]>(
+          // In SQLite a REAL 5.0 equals the INTEGER 5: the type must match too.
+          `UPDATE "${table}" SET time = ? WHERE id = ? AND time = ? AND typeof(time) = 'integer'`,
+        ),
+      };
     } catch (err) {
       this.#db.close();
       throw new StoreError(KIND, "open", `cannot prepare ${this.path}: ${describe(err)}`, {
@@ -116,21 +142,22 @@ export class SqliteStore implements ClockStore {
   }
 
   ensure(signal?: AbortSignal): Promise<bigint> {
-    return this.#calls.run("ensure", signal, () =>
-      this.#whenUnlocked(signal, () => {
-        this.#insert.run(ID);
-        return this.#decode("ensure", this.#select.get(ID)) as bigint;
-      }),
-    );
+    return this.#calls.run("ensure", signal, () => {
+      const { insert, select } = this.#writable("ensure");
+      return this.#whenUnlocked(signal, () => {
+        insert.run(ID);
+        return this.#decode("ensure", select.get(ID)) as bigint;
+      });
+    });
   }
 
   compareAndSwap(old: bigint, next: bigint, signal?: AbortSignal): Promise<boolean> {
-    return this.#calls.run("compareAndSwap", signal, () =>
+    return this.#calls.run("compareAndSwap", signal, () => {
+      const { update } = this.#writable("compareAndSwap");
       // A negative `old` can only match a corrupt record, which is never overwritten.
-      old < 0n
-        ? false
-        : this.#whenUnlocked(signal, () => this.#update.run(next, ID, old).changes === 1),
-    );
+      if (old < 0n) return false;
+      return this.#whenUnlocked(signal, () => update.run(next, ID, old).changes === 1);
+    });
   }
 
   /**
@@ -178,6 +205,28 @@ export class SqliteStore implements ClockStore {
     if (!this.#calls.close()) return;
     for (const end of this.#watches) end();
     this.#db.close();
+  }
+
+  /** The SELECT, or undefined while a reader finds no table (no record yet). */
+  #prepareSelect(): Database.Statement<[string], unknown> | undefined {
+    try {
+      return this.#db
+        .prepare<[string]>(`SELECT time FROM "${this.#table}" WHERE id = ?`)
+        .pluck()
+        .safeIntegers();
+    } catch (err) {
+      if (this.readOnly && /no such table/i.test(describe(err))) return undefined;
+      throw err;
+    }
+  }
+
+  #writable(operation: string): Statements {
+    if (!this.#statements) {
+      throw new StoreError(KIND, operation, `${this.path} was opened read-only`, {
+        retryable: false,
+      });
+    }
+    return this.#statements;
   }
 
   #decode(operation: string, value: unknown): bigint | undefined {
