@@ -1,5 +1,7 @@
 import { checkTimer, type DurationInput, toNanoseconds } from "./duration.js";
-import { ConfigError, redact } from "./errors.js";
+import { ConfigError, quote, safeUrl } from "./errors.js";
+
+export { safeUrl } from "./errors.js";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -8,7 +10,7 @@ export function checkIdentifier(field: string, value: string): string {
   if (!IDENTIFIER.test(value)) {
     throw new ConfigError(
       field,
-      `invalid ${field} ${JSON.stringify(value)}: use letters, digits and underscores (at most 63), not starting with a digit`,
+      `invalid ${field} ${quote(value)}: use letters, digits and underscores (at most 63), not starting with a digit`,
     );
   }
   return value;
@@ -32,7 +34,10 @@ export function urlOptions(
   for (const [key, value] of params) {
     if (!known.includes(key)) {
       const list = known.length ? known.join(", ") : "none";
-      throw new ConfigError("store", `unknown ${kind} store option "${key}" (known: ${list})`);
+      throw new ConfigError(
+        "store",
+        `unknown ${kind} store option ${quote(key, 40)} (known: ${list})`,
+      );
     }
     out.set(key, value);
   }
@@ -53,11 +58,6 @@ export function splitOpaqueUrl(
       params: new URLSearchParams(q < 0 ? "" : rest.slice(q + 1)),
     };
   } catch {
-    throw new ConfigError("store", `malformed store URL ${JSON.stringify(safeUrl(url))}`);
+    throw new ConfigError("store", `malformed store URL ${quote(safeUrl(url))}`);
   }
-}
-
-/** A store URL made safe to print. */
-export function safeUrl(url: string): string {
-  return redact(url);
 }

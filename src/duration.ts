@@ -1,5 +1,5 @@
 import parse from "parse-duration";
-import { InvalidDurationError } from "./errors.js";
+import { InvalidDurationError, quote } from "./errors.js";
 import { INT64_MAX } from "./time.js";
 
 /**
@@ -26,10 +26,14 @@ export function toNanoseconds(input: DurationInput, field = "duration"): bigint 
     ns = input;
   } else if (typeof input === "number") {
     if (!Number.isFinite(input)) throw invalid(field, input, "not a finite number");
-    // Milliseconds with nanosecond resolution; rounding drops float noise (0.1 + 0.2).
-    const scaled = Math.round(input * 1e6);
+    // Milliseconds with nanosecond resolution. Rounding drops float noise (0.1 + 0.2 is
+    // 300000.00000000006 ns); anything more than noise asked for a fraction of a ns.
+    const exact = input * 1e6;
+    const scaled = Math.round(exact);
     if (Math.abs(scaled) >= 2 ** 63)
       throw invalid(field, input, "beyond the int64 nanosecond range");
+    if (Math.abs(exact - scaled) > Math.max(1e-6, Math.abs(exact) * 1e-15))
+      throw invalid(field, input, "finer than a nanosecond");
     ns = BigInt(scaled);
   } else if (typeof input === "string") {
     ns = parseDuration(input, field);
@@ -51,6 +55,8 @@ function parseDuration(input: string, field: string): bigint {
   const text = input.trim();
   if (text === "0") return 0n;
   if (text.startsWith("-")) throw invalid(field, input, "negative");
+  const single = singleGroup(text, field, input);
+  if (single !== undefined) return single;
   const group = /(\d+(?:\.\d+)?|\.\d+)?\s*([^\d\s.]*)\s*/y;
   for (let at = 0; at < text.length || at === 0; ) {
     group.lastIndex = at;
@@ -59,11 +65,7 @@ function parseDuration(input: string, field: string): bigint {
       throw invalid(field, input, 'expected a number with a unit, e.g. "1.5s" or "250ms"');
     }
     if (!UNITS.has(unit)) {
-      throw invalid(
-        field,
-        input,
-        `unknown unit ${JSON.stringify(unit)}; use ns, us, ms, s, m, h, d`,
-      );
+      throw invalid(field, input, `unknown unit ${quote(unit, 20)}; use ns, us, ms, s, m, h, d`);
     }
     at += all.length;
   }
@@ -77,10 +79,38 @@ function parseDuration(input: string, field: string): bigint {
   return BigInt(whole);
 }
 
+const UNIT_NS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  μs: 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+  d: 86_400_000_000_000n,
+};
+
+/**
+ * One `<decimal><unit>` group ("9223372036854775807ns", "1.5s"), computed exactly, with
+ * no floating point; undefined for anything else, which parse-duration sums.
+ */
+function singleGroup(text: string, field: string, input: string): bigint | undefined {
+  const m = /^(\d*)(?:\.(\d+))?\s*([a-zµμ]+)$/.exec(text);
+  const unit = m && Object.hasOwn(UNIT_NS, m[3] as string) ? UNIT_NS[m[3] as string] : undefined;
+  if (!m || unit === undefined || (m[1] === "" && m[2] === undefined)) return undefined;
+  const whole = BigInt(m[1] || "0") * unit;
+  const digits = m[2] ?? "";
+  const scale = 10n ** BigInt(digits.length);
+  const fraction = BigInt(digits || "0") * unit;
+  if (fraction % scale !== 0n) throw invalid(field, input, "finer than a nanosecond");
+  return whole + fraction / scale;
+}
+
 function invalid(field: string, input: unknown, why: string): InvalidDurationError {
   const shown =
     typeof input === "string"
-      ? JSON.stringify(input)
+      ? quote(input)
       : typeof input === "bigint"
         ? `${input}n`
         : String(input);

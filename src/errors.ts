@@ -145,25 +145,86 @@ export function describe(err: unknown): string {
 }
 
 /**
- * Removes passwords from anything that looks like a URL with credentials, and from
- * `password=` parameters. A password may hold characters a URL should have encoded
- * (`@`, `/`, `?`, `#`), so it runs to the last `@` before whitespace: hiding too much
- * is better than showing part of a password.
+ * Removes passwords from a message: first every known secret (the passwords parsed from the
+ * store URL in use, see `urlSecrets`, so that a password with spaces is masked whole), then,
+ * as a net for URLs nobody parsed, anything that looks like a URL's password or a
+ * `password=` parameter. A password may hold characters a URL should have encoded (`@`,
+ * `/`, `?`, `#`), so the net runs to the last `@` before whitespace.
  */
-export function redact(text: string): string {
-  return text
+export function redact(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (secret.length >= 3) out = out.split(secret).join("***");
+  }
+  return out
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)\S*@/gi, "$1***@")
     .replace(/(password=)[^&#\s]*/gi, "$1***");
 }
 
 /**
- * One line for an error from a driver, with any URL password masked and any known
- * secret (a password given apart from a URL) replaced too.
+ * The passwords a URL carries, raw and decoded: its userinfo's (to the last `@`, as
+ * `redact` reads it) and every `…password=` query parameter's.
  */
-export function safeMessage(err: unknown, secrets: readonly string[] = []): string {
-  let text = redact(describe(err));
-  for (const secret of secrets) {
-    if (secret.length >= 3) text = text.split(secret).join("***");
+export function urlSecrets(url: string): string[] {
+  const secrets = new Set<string>();
+  const add = (value: string) => {
+    if (!value) return;
+    secrets.add(value);
+    try {
+      secrets.add(decodeURIComponent(value));
+    } catch {
+      // not valid percent-encoding: the raw form is what would be shown
+    }
+  };
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  if (scheme) {
+    const rest = url.slice(scheme[0].length);
+    const at = rest.lastIndexOf("@");
+    const colon = rest.indexOf(":");
+    if (at > 0 && colon >= 0 && colon < at) add(rest.slice(colon + 1, at));
   }
-  return text;
+  for (const m of url.matchAll(/[?&;][a-z_]*password=([^&#]*)/gi)) add(m[1] ?? "");
+  return [...secrets];
+}
+
+/**
+ * A store URL (or any text that should be one) made safe to print, read as one URL: its
+ * userinfo runs to the last `@`, and a `…password=` parameter to the next `&`, spaces and
+ * all.
+ */
+export function safeUrl(url: string): string {
+  let out = url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(out);
+  if (scheme) {
+    const rest = out.slice(scheme[0].length);
+    const at = rest.lastIndexOf("@");
+    const colon = rest.indexOf(":");
+    if (at > 0 && colon >= 0 && colon < at)
+      out = `${scheme[0]}${rest.slice(0, colon)}:***@${rest.slice(at + 1)}`;
+  }
+  out = out.replace(/([?&;][a-z_]*password=)[^&#]*/gi, "$1***");
+  return redact(out, urlSecrets(url));
+}
+
+/**
+ * Input quoted for a message: at most `max` characters, with control and invisible
+ * characters escaped, so that a blob, a terminal escape or a huge value reaches nobody's
+ * terminal as it is.
+ */
+export function quote(value: string, max = 100): string {
+  const chars = [...value];
+  const cut = chars.length > max ? chars.slice(0, max).join("") : value;
+  const escaped = cut.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}"\\]/gu, (c) => {
+    if (c === '"' || c === "\\") return `\\${c}`;
+    const code = c.codePointAt(0) ?? 0;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`;
+  });
+  return chars.length > max
+    ? `"${escaped}"… (${chars.length - max} more characters)`
+    : `"${escaped}"`;
+}
+
+/** One line for an error from a driver, with every password masked (see `redact`). */
+export function safeMessage(err: unknown, secrets: readonly string[] = []): string {
+  return redact(describe(err), secrets);
 }

@@ -1,5 +1,4 @@
-import { safeUrl } from "./config.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, quote, safeUrl } from "./errors.js";
 import { Reader } from "./reader.js";
 import type { ClockStore, OpenOptions, StoreModule } from "./store.js";
 import { Updater } from "./updater.js";
@@ -60,7 +59,7 @@ export async function openStore(
     const known = [...BY_SCHEME.keys()].map((s) => `${s}:`).join(", ");
     throw new ConfigError(
       "store",
-      `unknown store URL ${JSON.stringify(safeUrl(url))}: it should start with one of ${known}`,
+      `unknown store URL ${quote(safeUrl(url))}: it should start with one of ${known}`,
     );
   }
   options.signal?.throwIfAborted();

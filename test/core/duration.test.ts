@@ -24,6 +24,9 @@ describe("toNanoseconds", () => {
     [0n, 0n],
     [1n, 1n],
     [INT64_MAX, INT64_MAX],
+    [0.3, 300_000n],
+    [1e-6 * 3, 3n], // 3.0000000000000004e-6 ms: noise, not a fraction
+    [1e12, 1_000_000_000_000_000_000n],
     // strings with units
     ["0", 0n],
     ["0s", 0n],
@@ -41,6 +44,9 @@ describe("toNanoseconds", () => {
     [".5s", S / 2n],
     ["1.000000001s", S + 1n],
     [" 1s ", S],
+    ["9223372036854775807ns", INT64_MAX], // one group is computed exactly
+    ["9223372036.854775807s", INT64_MAX],
+    ["106751d", 106_751n * 86_400n * S],
     ["12d23h59m59.999999999s", 12n * 86_400n * S + 86_399n * S + 999_999_999n],
   ];
   for (const [input, ns] of valid) {
@@ -56,6 +62,9 @@ describe("toNanoseconds", () => {
     [Number.POSITIVE_INFINITY, /not a finite number/],
     [Number.NEGATIVE_INFINITY, /not a finite number/],
     [2 ** 63 / 1e6, /beyond the int64/],
+    [1e-7, /finer than a nanosecond/],
+    [1.0000005, /finer than a nanosecond/],
+    [0.0000015, /finer than a nanosecond/],
     [-1n, /negative/],
     [INT64_MAX + 1n, /beyond the int64/],
     ["5", /expected a number with a unit/],
@@ -73,6 +82,8 @@ describe("toNanoseconds", () => {
     ["1sjunk", /unknown unit "sjunk"/],
     ["1constructor", /unknown unit "constructor"/],
     ["0.5ns", /finer than a nanosecond/],
+    ["9223372036.8547758075s", /finer than a nanosecond/],
+    ["1.s", /expected a number with a unit/],
     ["1.0000000005s", /finer than a nanosecond/],
     ["2562047h47m16.854775808s", /beyond the int64/],
     // parse-duration sums in floating point, which rounds int64's maximum up past it

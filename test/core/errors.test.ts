@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { describe as describeError, redact } from "../../src/errors.js";
+import { describe as describeError, quote, redact, safeUrl, urlSecrets } from "../../src/errors.js";
 import {
   ClosedError,
   ConcurrentUseError,
@@ -13,6 +13,7 @@ import {
   OutOfSyncUpdateError,
   StoreError,
 } from "../../src/index.js";
+import { describeValue } from "../../src/record.js";
 
 describe("redact", () => {
   const cases: Array<[string, string]> = [
@@ -55,6 +56,50 @@ describe("redact", () => {
         assert.ok(shown.startsWith(`cannot connect to ${scheme}://user:***@`), shown);
       }),
     );
+  });
+});
+
+describe("safeUrl: a whole URL, parsed", () => {
+  const cases: Array<[string, string]> = [
+    // passwords with spaces, which no whitespace-bounded pattern can find the end of
+    ["postgres://u:abc def@h:5432/db", "postgres://u:***@h:5432/db"],
+    ["etcd://root:sec ret@127.0.0.1:2379", "etcd://root:***@127.0.0.1:2379"],
+    ["postgres://h/db?password=ab cd&ssl=1", "postgres://h/db?password=***&ssl=1"],
+    [
+      "mongodb://h/?tlsCertificateKeyFilePassword=x y",
+      "mongodb://h/?tlsCertificateKeyFilePassword=***",
+    ],
+    ["postgres://u:p@ss w/rd@h/db", "postgres://u:***@h/db"],
+    ["postgres://u@h/db", "postgres://u@h/db"],
+    ["sqlite:./globalclock.db", "sqlite:./globalclock.db"],
+  ];
+  for (const [url, expected] of cases) {
+    test(JSON.stringify(url), () => assert.equal(safeUrl(url), expected));
+  }
+
+  test("the secrets a URL carries mask them anywhere in a message", () => {
+    const url = "postgres://u:abc def@h/db?sslpassword=k%20ey";
+    assert.deepEqual(urlSecrets(url).sort(), ["abc def", "k ey", "k%20ey"]);
+    const message = `password authentication failed for "u" (abc def) at ${url}`;
+    const shown = redact(message, urlSecrets(url));
+    assert.ok(!/abc|def|k ey|k%20ey/.test(shown), shown);
+  });
+});
+
+describe("quote: bad input in a message", () => {
+  test("at most 100 characters, the rest counted", () => {
+    const shown = quote("x".repeat(250));
+    assert.equal(shown, `"${"x".repeat(100)}"… (150 more characters)`);
+  });
+  test("control and invisible characters escaped, never sent to a terminal", () => {
+    assert.equal(quote("a\x1b[31mred\x07\n\u202e"), '"a\\x1b[31mred\\x07\\x0a\\u{202e}"');
+    assert.equal(quote('say "hi"\\'), '"say \\"hi\\"\\\\"');
+  });
+  test("a blob record is shown as a few bytes of hex", () => {
+    const blob = Buffer.from("\x1b]0;pwned\x07".repeat(10));
+    const shown = describeValue(blob);
+    assert.match(shown, /^a blob of 100 bytes \(1b5d303b70776e6564071b5d303b7077…\)$/);
+    assert.ok(!shown.includes("\x1b"));
   });
 });
 

@@ -111,6 +111,27 @@ describe("sqlite: readers never write", () => {
   });
 });
 
+describe("sqlite: a corrupt record reaches no terminal as it is", () => {
+  test("a blob of terminal escapes is shown as hex", async () => {
+    const path = fresh();
+    foreignDatabase(path, false);
+    const db = new Database(path);
+    db.exec("CREATE TABLE globalclock (id TEXT PRIMARY KEY, time INTEGER NOT NULL)");
+    db.prepare("INSERT INTO globalclock VALUES ('g', ?)").run(
+      Buffer.from("\x1b]0;pwned\x07\x1b[2J"),
+    );
+    db.close();
+    const reader = await openReader(`sqlite:${path}`);
+    await assert.rejects(reader.now(), (err: unknown) => {
+      assert.ok(err instanceof Error);
+      assert.match(err.message, /time is a blob of 14 bytes \(1b5d303b70776e6564071b5b324a\)/);
+      assert.ok(!/\p{Cc}/u.test(err.message), JSON.stringify(err.message));
+      return true;
+    });
+    await reader.close();
+  });
+});
+
 describe("sqlite: files of other users", () => {
   // Making a file or link owned by another user takes root.
   const notRoot = (t: TestContext) => {

@@ -1,5 +1,5 @@
 import { abortable } from "../../abort.js";
-import { ClosedError, ConfigError, CorruptRecordError, StoreError } from "../../errors.js";
+import { ClosedError, ConfigError, CorruptRecordError, quote, StoreError } from "../../errors.js";
 import { catchingUp, latestValues } from "../../push.js";
 import { parseStoredDecimal } from "../../record.js";
 import type { ClockStore } from "../../store.js";
@@ -54,7 +54,7 @@ export class EtcdStore implements ClockStore {
     if (this.key === "" || this.key.length > 1024 || /\p{Cc}/u.test(this.key)) {
       throw new ConfigError(
         "key",
-        `invalid etcd key ${JSON.stringify(this.key)}: use a non-empty printable key, e.g. ${DEFAULT_ETCD_KEY}`,
+        `invalid etcd key ${quote(this.key, 60)}: use a non-empty printable key, e.g. ${DEFAULT_ETCD_KEY}`,
       );
     }
     this.timeoutMs = options.timeoutMs ?? DEFAULT_ETCD_TIMEOUT_MS;
@@ -173,7 +173,7 @@ function decode(value: Buffer, operation: string): bigint {
     throw new CorruptRecordError(
       KIND,
       operation,
-      `value ${JSON.stringify(text.slice(0, 40))} is not a canonical decimal integer`,
+      `value ${quote(text, 40)} is not a canonical decimal integer`,
     );
   }
   return time;

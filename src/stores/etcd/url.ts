@@ -1,5 +1,5 @@
 import { durationMs, urlOptions } from "../../config.js";
-import { ConfigError } from "../../errors.js";
+import { ConfigError, quote } from "../../errors.js";
 
 export interface EtcdUrl {
   /** Client endpoints as `host:port` (plain HTTP/2). At least one. */
@@ -36,7 +36,7 @@ export function parseEtcdUrl(url: string): EtcdUrl {
   if (parsed.hosts.includes("")) throw malformed("an empty host in the list");
   for (const host of parsed.hosts) {
     if (!/^[^\s:/?#@,]+:\d{1,5}$|^\[[0-9a-f:.]+\]:\d{1,5}$/i.test(host)) {
-      throw new ConfigError("hosts", `invalid etcd host ${JSON.stringify(host)}: use host:port`);
+      throw new ConfigError("hosts", `invalid etcd host ${quote(host, 60)}: use host:port`);
     }
   }
   const key = known.get("key");

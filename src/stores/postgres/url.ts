@@ -1,5 +1,5 @@
-import { durationMs, safeUrl, urlOptions } from "../../config.js";
-import { ConfigError } from "../../errors.js";
+import { durationMs, urlOptions } from "../../config.js";
+import { ConfigError, quote, safeUrl } from "../../errors.js";
 
 /** The store's own URL options; they are taken out before the URL goes to pg. */
 const OWN = ["table", "schema", "timeout"] as const;
@@ -36,7 +36,7 @@ export function parsePostgresUrl(url: string): PostgresUrl {
   if (!emptyHost && !URL.canParse(url)) {
     throw new ConfigError(
       "store",
-      `malformed PostgreSQL URL ${JSON.stringify(safeUrl(url))}: use postgres://user:password@host:port/database`,
+      `malformed PostgreSQL URL ${quote(safeUrl(url))}: use postgres://user:password@host:port/database`,
     );
   }
   const q = url.indexOf("?");
