@@ -16,6 +16,11 @@ export function checkIdentifier(field: string, value: string): string {
   return value;
 }
 
+/** A TCP port as a URL gives it: digits, from 1 to 65535. */
+export function validPort(text: string): boolean {
+  return /^\d{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 65535;
+}
+
 /** A duration option in milliseconds (whole or fractional), validated, and short enough for a timer. */
 export function durationMs(field: string, value: DurationInput): number {
   return Number(checkTimer(field, toNanoseconds(value, field))) / 1e6;

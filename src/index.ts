@@ -16,7 +16,12 @@ export {
 export { checkHistory, type Sample } from "./history.js";
 export { DEFAULT_STORE_URL, openReader, openStore, openUpdater } from "./open.js";
 export { Reader, type ReaderOptions, type WatchOptions } from "./reader.js";
-export type { ClockStore, OpenOptions, StoreModule } from "./store.js";
+export {
+  type ClockStore,
+  DEFAULT_TIMEOUT_MS,
+  type OpenOptions,
+  type StoreModule,
+} from "./store.js";
 export { MemoryStore } from "./stores/memory/index.js";
 export { formatGlobalTime, type GlobalTime, globalEpoch, INT64_MAX, toDate } from "./time.js";
 export { Updater, type UpdaterOptions } from "./updater.js";

@@ -30,6 +30,13 @@ export interface ClockStore {
   close(): Promise<void>;
 }
 
+/**
+ * The one default of every store's `timeout`: how long one call may take (connecting,
+ * waiting for a lock or a leader, and the answer, retries included) before it fails with
+ * a retryable StoreError whose outcome is unknown.
+ */
+export const DEFAULT_TIMEOUT_MS = 2000;
+
 export interface OpenOptions {
   /** Aborts opening (connecting); the store is not returned. */
   signal?: AbortSignal;

@@ -21,13 +21,21 @@ describe("etcd store: URLs and unreachable hosts", () => {
   for (const [url, field] of [
     ["etcd://", "store"],
     ["etcd://localhost", "hosts"],
+    ["etcd://localhost:99999", "hosts"],
+    ["etcd://localhost:0", "hosts"],
+    ["etcd://u:hunter 22@localhost:", "hosts"],
     ["etcd://localhost:2379,", "store"],
     ["etcd://u:hunter22@localhost:2379/some/path", "store"],
     ["etcd://localhost:2379?kee=/x", "store"],
     ["etcd://localhost:2379?key=", "key"],
     ["etcd://localhost:2379?timeout=0", "timeout"],
   ] as const) {
-    test(`${url} is a ConfigError on ${field}`, () => rejectsAsConfigError(url, field));
+    // A password with a space is masked whole, never cut at the space.
+    const secret = url.includes("hunter 22") ? "hunter 22" : "hunter22";
+    test(`${url} is a ConfigError on ${field}`, async () => {
+      await rejectsAsConfigError(url, field, secret);
+      await rejectsAsConfigError(url, field, "22@");
+    });
   }
 
   test("a bad timeout is an InvalidDurationError", async () => {

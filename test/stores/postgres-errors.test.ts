@@ -21,12 +21,20 @@ import { blackHole, freePort } from "../helpers/server-process.js";
 describe("postgres store: URLs", () => {
   for (const [url, field] of [
     ["postgres://u:hunter22@localhost:notaport/db", "store"],
+    ["postgres://u:hunter22@localhost:/db", "store"], // an empty port is not 5432
+    ["postgres://u:hunter22@localhost:70000/db", "store"],
+    ["postgres://u:hunter 22@localhost:0/db", "store"],
     ["postgres://u:hunter22@localhost/db?tabel=x", "store"],
     ["postgresql://localhost/db?table=bad-name", "table"],
     ["postgres://localhost/db?schema=1x", "schema"],
     ["postgres://localhost/db?timeout=soon", "timeout"],
   ] as const) {
-    test(`${url} is a ConfigError on ${field}`, () => rejectsAsConfigError(url, field));
+    // A password with a space is masked whole, never cut at the space.
+    const secret = url.includes("hunter 22") ? "hunter 22" : "hunter22";
+    test(`${url} is a ConfigError on ${field}`, async () => {
+      await rejectsAsConfigError(url, field, secret);
+      await rejectsAsConfigError(url, field, "22@");
+    });
   }
 
   test("a bad timeout is an InvalidDurationError", async () => {

@@ -2,7 +2,7 @@ import { abortable } from "../../abort.js";
 import { ClosedError, ConfigError, CorruptRecordError, quote, StoreError } from "../../errors.js";
 import { catchingUp, latestValues } from "../../push.js";
 import { parseStoredDecimal } from "../../record.js";
-import type { ClockStore } from "../../store.js";
+import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { StoreCalls } from "../call.js";
 import type { EtcdClient } from "./client.js";
 import { explainEtcdError } from "./errors.js";
@@ -13,8 +13,9 @@ export interface EtcdStoreOptions {
   /** The key holding the clock. Default "/globalclock/g". */
   key?: string;
   /**
-   * Deadline of one operation, retries included, in ms. Default 1000. The etcd3 client's
-   * own default is none at all, which stalls a call for about 7 s after a leader is killed.
+   * Deadline of one operation, retries included, in ms. Default 2000 (DEFAULT_TIMEOUT_MS).
+   * The etcd3 client's own default is none at all, which stalls a call for about 7 s after
+   * a leader is killed.
    */
   timeoutMs?: number;
   /** Where the client connects, for messages. Default "etcd". */
@@ -27,7 +28,7 @@ export interface EtcdStoreOptions {
 
 const KIND = "etcd";
 export const DEFAULT_ETCD_KEY = "/globalclock/g";
-export const DEFAULT_ETCD_TIMEOUT_MS = 1000;
+export const DEFAULT_ETCD_TIMEOUT_MS = DEFAULT_TIMEOUT_MS;
 
 /**
  * The clock as one etcd key whose value is the decimal int64. Every operation is one

@@ -1,4 +1,4 @@
-import { durationMs, urlOptions } from "../../config.js";
+import { durationMs, urlOptions, validPort } from "../../config.js";
 import { ConfigError, quote } from "../../errors.js";
 
 export interface EtcdUrl {
@@ -35,8 +35,12 @@ export function parseEtcdUrl(url: string): EtcdUrl {
   parsed.hosts = authority.split(",");
   if (parsed.hosts.includes("")) throw malformed("an empty host in the list");
   for (const host of parsed.hosts) {
-    if (!/^[^\s:/?#@,]+:\d{1,5}$|^\[[0-9a-f:.]+\]:\d{1,5}$/i.test(host)) {
-      throw new ConfigError("hosts", `invalid etcd host ${quote(host, 60)}: use host:port`);
+    const port = /^(?:[^\s:/?#@,[\]]+|\[[0-9a-f:.]+\]):(\d{1,5})$/i.exec(host)?.[1];
+    if (port === undefined || !validPort(port)) {
+      throw new ConfigError(
+        "hosts",
+        `invalid etcd host ${quote(host, 60)}: use host:port, with a port from 1 to 65535`,
+      );
     }
   }
   const key = known.get("key");

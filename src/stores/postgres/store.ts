@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { checkIdentifier } from "../../config.js";
 import { ClosedError, ConfigError } from "../../errors.js";
 import { parseStoredDecimal } from "../../record.js";
-import type { ClockStore } from "../../store.js";
+import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { StoreCalls } from "../call.js";
 import type { PgListenClient, PgPool, PgResult } from "./client.js";
 import { explainPgError, isFatalPgError, pgCode } from "./errors.js";
@@ -20,7 +20,7 @@ export interface PostgresStoreOptions {
   table?: string;
   /** Schema of the table. Default: none, so the session's search_path decides. */
   schema?: string;
-  /** Deadline of each call, in ms. Default 5000. */
+  /** Deadline of each call, in ms. Default 2000 (DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number;
   /** Passwords to mask in messages, besides those in URLs. */
   secrets?: readonly string[];
@@ -31,7 +31,7 @@ export interface PostgresStoreOptions {
 const KIND = "postgres";
 const ID = "g";
 export const DEFAULT_POSTGRES_TABLE = "globalclock";
-export const DEFAULT_POSTGRES_TIMEOUT_MS = 5000;
+export const DEFAULT_POSTGRES_TIMEOUT_MS = DEFAULT_TIMEOUT_MS;
 
 // Every column comes back as the server's text: the store parses the bigint itself, exactly,
 // without touching pg's process-wide type parsers (other code may rely on them).

@@ -1,4 +1,4 @@
-import { durationMs, urlOptions } from "../../config.js";
+import { durationMs, urlOptions, validPort } from "../../config.js";
 import { ConfigError, quote, safeUrl } from "../../errors.js";
 
 /** The store's own URL options; they are taken out before the URL goes to pg. */
@@ -37,6 +37,15 @@ export function parsePostgresUrl(url: string): PostgresUrl {
     throw new ConfigError(
       "store",
       `malformed PostgreSQL URL ${quote(safeUrl(url))}: use postgres://user:password@host:port/database`,
+    );
+  }
+  // An empty or impossible port would otherwise silently become 5432.
+  const hostPort = /^postgres(?:ql)?:\/\/(?:[^/?#]*@)?([^/?#@]*)/i.exec(url)?.[1] ?? "";
+  const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(hostPort)?.[1];
+  if (port !== undefined && !validPort(port)) {
+    throw new ConfigError(
+      "store",
+      `malformed PostgreSQL URL ${quote(safeUrl(url))}: the port must be a number from 1 to 65535`,
     );
   }
   const q = url.indexOf("?");

@@ -1,20 +1,26 @@
 /** `globalclock/sqlite`: the embedded default store, a row in a SQLite file. */
 import { durationMs, splitOpaqueUrl, urlOptions } from "../../config.js";
+import { ConfigError } from "../../errors.js";
 import type { OpenOptions } from "../../store.js";
 import { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
 export { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
-/** `sqlite:PATH?table=…&synchronous=…&busyTimeout=…` */
+/**
+ * `sqlite:PATH?table=…&synchronous=…&timeout=…`. `timeout` is how long a call may wait for
+ * another process's write lock; `busyTimeout` is its older name.
+ */
 export async function open(url: string, options: OpenOptions = {}): Promise<SqliteStore> {
   const { path, params } = splitOpaqueUrl(url, "sqlite:");
-  const known = urlOptions("sqlite", params, ["table", "synchronous", "busyTimeout"]);
+  const known = urlOptions("sqlite", params, ["table", "synchronous", "timeout", "busyTimeout"]);
+  if (known.has("timeout") && known.has("busyTimeout"))
+    throw new ConfigError("timeout", "sqlite URL has both timeout and busyTimeout: give one");
   const settings: SqliteStoreOptions = { path, readOnly: options.readOnly ?? false };
   const table = known.get("table");
   if (table !== undefined) settings.table = table;
   const synchronous = known.get("synchronous");
   if (synchronous !== undefined) settings.synchronous = synchronous as "full" | "normal";
-  const busy = known.get("busyTimeout");
-  if (busy !== undefined) settings.busyTimeoutMs = durationMs("busyTimeout", busy);
+  const timeout = known.get("timeout") ?? known.get("busyTimeout");
+  if (timeout !== undefined) settings.busyTimeoutMs = durationMs("timeout", timeout);
   return new SqliteStore(settings);
 }

@@ -6,7 +6,7 @@ import { ClosedError, ConfigError, codeOf, describe, StoreError } from "../../er
 import { latestValues, readOnWake } from "../../push.js";
 import { checkStoredTime, wrongType } from "../../record.js";
 import { sleep } from "../../sleep.js";
-import type { ClockStore } from "../../store.js";
+import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { StoreCalls } from "../call.js";
 import { checkDatabaseFile } from "./file.js";
 
@@ -20,7 +20,10 @@ export interface SqliteStoreOptions {
    * loss; "normal" is faster in WAL mode but may lose the last advances on power loss.
    */
   synchronous?: "full" | "normal";
-  /** How long one operation may wait for another process's write lock. Default 5 s. */
+  /**
+   * How long one operation may wait for another process's write lock, in ms (the store's
+   * `timeout`). Default 2000 (DEFAULT_TIMEOUT_MS).
+   */
   busyTimeoutMs?: number;
   /**
    * Open for reading only (Readers do): the file must exist; nothing is created, no table,
@@ -81,7 +84,7 @@ export class SqliteStore implements ClockStore {
     this.path = resolve(options.path);
     this.readOnly = options.readOnly ?? false;
     this.#table = table;
-    this.#busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.#busyTimeoutMs >= 0))
       throw new ConfigError("busyTimeout", "invalid busyTimeout: must be ≥ 0");
     this.#calls = new StoreCalls({
