@@ -10,7 +10,7 @@ import { checkHistory, type Sample } from "../history.js";
 import { openReader } from "../open.js";
 import { sleep } from "../sleep.js";
 import { type WorkerSettings, workerSettings } from "../worker-settings.js";
-import { type Io, storeUrl } from "./main.js";
+import { type Io, storeUrl } from "./io.js";
 
 const BIN = fileURLToPath(new URL("../../bin/globalclock.js", import.meta.url));
 const NAMES = ["A", "B", "C"] as const;

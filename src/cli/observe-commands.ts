@@ -3,7 +3,7 @@ import { formatDuration, toNanoseconds } from "../duration.js";
 import { GlobalClockError } from "../errors.js";
 import { openReader } from "../open.js";
 import { formatGlobalTime } from "../time.js";
-import { type Io, storeUrl } from "./main.js";
+import { type Io, storeUrl } from "./io.js";
 
 /** `globalclock watch`: one line per change of global time, until SIGINT/SIGTERM. */
 export function registerWatch(program: Command, io: Io): void {

@@ -9,7 +9,7 @@ import type { WorkerMetrics } from "../service/metrics.js";
 import { formatGlobalTime } from "../time.js";
 import { startUpdater, type WorkerStatus } from "../worker.js";
 import { describeSettings, type UpdaterWorkerOptions, workerSettings } from "../worker-settings.js";
-import { type Io, storeUrl } from "./main.js";
+import { type Io, storeUrl } from "./io.js";
 
 interface RunOptions {
   interval: string;
