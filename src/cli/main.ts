@@ -2,7 +2,6 @@ import { Command, CommanderError } from "commander";
 import {
   ConfigError,
   describe,
-  GlobalClockError,
   InvalidUpdaterError,
   OutOfSyncUpdateError,
   redact,
@@ -12,11 +11,6 @@ import { registerDemo } from "./demo.js";
 import { defaultIo, EXIT, type Io } from "./io.js";
 import { registerStatus, registerWatch } from "./observe-commands.js";
 import { registerRun } from "./run.js";
-
-/** A usage mistake found after parsing (a bad duration, a malformed URL). */
-export class UsageError extends GlobalClockError {
-  override name = "UsageError";
-}
 
 /** Runs the CLI on `argv` (without node and script) and resolves to the exit code. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
@@ -54,6 +48,6 @@ function report(err: unknown, io: Io): number {
   if (err instanceof OutOfSyncUpdateError) return EXIT.outOfSync;
   if (err instanceof InvalidUpdaterError && err.cause instanceof OutOfSyncUpdateError)
     return EXIT.outOfSync;
-  if (err instanceof UsageError || err instanceof ConfigError) return EXIT.usage;
+  if (err instanceof ConfigError) return EXIT.usage;
   return EXIT.failure;
 }
