@@ -8,7 +8,12 @@ import { address, parseListen, serve } from "../service/http.js";
 import type { WorkerMetrics } from "../service/metrics.js";
 import { formatGlobalTime } from "../time.js";
 import { startUpdater, type WorkerStatus } from "../worker.js";
-import { describeSettings, type UpdaterWorkerOptions, workerSettings } from "../worker-settings.js";
+import {
+  describeDefault,
+  describeSettings,
+  type UpdaterWorkerOptions,
+  workerSettings,
+} from "../worker-settings.js";
 import { type Io, storeUrl } from "./io.js";
 
 interface RunOptions {
@@ -26,14 +31,14 @@ export function registerRun(program: Command, io: Io): void {
     .description(
       "run an updater worker: advance global time every interval, take over when the active one stops",
     )
-    .option("--interval <duration>", "how often to advance", "1s")
+    .option("--interval <duration>", "how often to advance", describeDefault("interval"))
     .option(
       "--takeover <duration>",
-      "stand-by takes over after this long without an advance (default 2 × interval)",
+      `stand-by takes over after this long without an advance (default ${describeDefault("takeoverAfter")})`,
     )
     .option(
       "--max-step <duration>",
-      "largest single advance; stalls are never made up (default 1.5 × interval)",
+      `largest single advance; stalls are never made up (default ${describeDefault("maxStep")})`,
     )
     .option(
       "--listen <addr>",
