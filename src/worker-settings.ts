@@ -73,6 +73,9 @@ export function describeDefault(field: keyof WorkerDefaults): string {
   return `${Number(numerator) / Number(denominator)} × interval`;
 }
 
+/** Settings made by workerSettings(): a worker given one of these uses it as it is. */
+const VALIDATED = new WeakSet<WorkerSettings>();
+
 /** Validates options once; a ConfigError names the offending field. */
 export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettings {
   const interval = toNanoseconds(options.interval ?? WORKER_DEFAULTS.interval, "interval");
@@ -107,7 +110,7 @@ export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettin
   }
   if (pollInterval <= 0n)
     throw new ConfigError("pollInterval", "pollInterval must be greater than 0");
-  return Object.freeze({
+  const settings: WorkerSettings = Object.freeze({
     interval,
     takeoverAfter,
     maxStep,
@@ -117,6 +120,29 @@ export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettin
     failoverBound: pollInterval + ceilTo(takeoverAfter, pollInterval),
     pushedFailoverBound: takeoverAfter,
   });
+  VALIDATED.add(settings);
+  return settings;
+}
+
+/**
+ * The settings a worker runs with: `settings` as it is when workerSettings() made it, else
+ * validated (a hand-built object), else the individual options validated.
+ */
+export function validatedSettings(
+  options: UpdaterWorkerOptions & { readonly settings?: WorkerSettings | undefined },
+): WorkerSettings {
+  const { settings } = options;
+  if (settings === undefined) return workerSettings(options);
+  const twice = (Object.keys(WORKER_DEFAULTS) as (keyof WorkerDefaults)[]).find(
+    (f) => options[f] !== undefined,
+  );
+  if (twice !== undefined) {
+    throw new ConfigError(
+      "settings",
+      `pass ${twice} inside settings or without settings, not both`,
+    );
+  }
+  return VALIDATED.has(settings) ? settings : workerSettings(settings);
 }
 
 /** One line for logs: the settings and the bounds they imply. */

@@ -63,7 +63,7 @@ async function runDaemon(url: string, opts: RunOptions, io: Io): Promise<void> {
   process.once("SIGTERM", onSignal);
 
   const store = await openStore(url, { signal: stop.signal });
-  const worker = startUpdater(store, { ...options, signal: stop.signal });
+  const worker = startUpdater(store, { settings, signal: stop.signal });
   const startedAt = process.hrtime.bigint();
   let startGlobal: bigint | undefined;
   const lag = () => {

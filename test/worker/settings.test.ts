@@ -1,10 +1,17 @@
-// Worker defaults: WORKER_DEFAULTS holds the values workerSettings() fills in, and the
-// README's table says what it holds.
+// Worker settings: WORKER_DEFAULTS holds the values workerSettings() fills in, the README's
+// table says what it holds, and a worker uses validated settings without parsing them again.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { test } from "node:test";
-import { WORKER_DEFAULTS, workerSettings } from "../../src/index.js";
+import { describe, test } from "node:test";
+import {
+  ConfigError,
+  MemoryStore,
+  startUpdater,
+  WORKER_DEFAULTS,
+  workerSettings,
+} from "../../src/index.js";
 import { describeDefault, type WorkerDefaults } from "../../src/worker-settings.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 
 const MS = 1_000_000n;
 const FIELDS = Object.keys(WORKER_DEFAULTS) as (keyof WorkerDefaults)[];
@@ -53,4 +60,43 @@ test("the README's worker options table shows WORKER_DEFAULTS", () => {
     ]),
   );
   for (const field of FIELDS) assert.equal(rows.get(field), describeDefault(field), field);
+});
+
+describe("a worker given settings", () => {
+  test("uses settings from workerSettings() as they are", async () => {
+    const settings = workerSettings({ interval: "200ms" });
+    const worker = startUpdater(new MemoryStore(), { settings, clock: new FakeClock() });
+    assert.equal(worker.settings, settings);
+    await worker.stop();
+  });
+
+  test("validates a hand-built object, and recomputes the bounds it claims", async () => {
+    const made = workerSettings();
+    assert.throws(
+      () =>
+        startUpdater(new MemoryStore(), {
+          settings: { ...made, maxStep: 999n * MS },
+          clock: new FakeClock(),
+        }),
+      (e) => e instanceof ConfigError && e.field === "maxStep",
+    );
+    const handBuilt = { ...made, failoverBound: 1n };
+    const worker = startUpdater(new MemoryStore(), { settings: handBuilt, clock: new FakeClock() });
+    assert.notEqual(worker.settings, handBuilt);
+    assert.equal(worker.settings.failoverBound, made.failoverBound);
+    assert.ok(Object.isFrozen(worker.settings));
+    await worker.stop();
+  });
+
+  test("refuses settings together with an individual option", () => {
+    assert.throws(
+      () =>
+        startUpdater(new MemoryStore(), {
+          settings: workerSettings(),
+          interval: "2s",
+          clock: new FakeClock(),
+        }),
+      (e) => e instanceof ConfigError && e.field === "settings" && /interval/.test(e.message),
+    );
+  });
 });
