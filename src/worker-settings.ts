@@ -56,6 +56,7 @@ type ScaledOption = Exclude<keyof WorkerDefaults, "interval">;
 const times = (numerator: bigint, denominator = 1n): IntervalMultiple =>
   Object.freeze({ numerator, denominator });
 
+/** The source of every worker default; help texts and the README are built from it. */
 export const WORKER_DEFAULTS: WorkerDefaults = Object.freeze({
   interval: 1_000_000_000n,
   takeoverAfter: times(2n),
