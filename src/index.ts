@@ -35,8 +35,10 @@ export {
 export type { WorkerClock } from "./worker-clock.js";
 export {
   describeSettings,
+  type IntervalMultiple,
   type UpdaterWorkerOptions,
   WORKER_DEFAULTS,
+  type WorkerDefaults,
   type WorkerSettings,
   workerSettings,
 } from "./worker-settings.js";

@@ -35,29 +35,64 @@ export interface WorkerSettings {
   readonly pushedFailoverBound: bigint;
 }
 
-export const WORKER_DEFAULTS = Object.freeze({
-  interval: "1s",
-  takeoverAfter: "2 × interval",
-  maxStep: "1.5 × interval",
-  retryDelay: "interval",
-  maxRetryDelay: "10 × interval",
-  pollInterval: "interval",
+/** An exact multiple of the interval in use: `numerator / denominator × interval`. */
+export interface IntervalMultiple {
+  readonly numerator: bigint;
+  readonly denominator: bigint;
+}
+
+/** The defaults workerSettings() fills in: interval in ns, the other durations scaled to it. */
+export interface WorkerDefaults {
+  readonly interval: bigint;
+  readonly takeoverAfter: IntervalMultiple;
+  readonly maxStep: IntervalMultiple;
+  readonly retryDelay: IntervalMultiple;
+  readonly maxRetryDelay: IntervalMultiple;
+  readonly pollInterval: IntervalMultiple;
+}
+
+type ScaledOption = Exclude<keyof WorkerDefaults, "interval">;
+
+const times = (numerator: bigint, denominator = 1n): IntervalMultiple =>
+  Object.freeze({ numerator, denominator });
+
+/** The source of every worker default; help texts and the README are built from it. */
+export const WORKER_DEFAULTS: WorkerDefaults = Object.freeze({
+  interval: 1_000_000_000n,
+  takeoverAfter: times(2n),
+  maxStep: times(3n, 2n),
+  retryDelay: times(1n),
+  maxRetryDelay: times(10n),
+  pollInterval: times(1n),
 });
+
+/** A default as help texts and the README put it: "1s", "2 × interval", "interval". */
+export function describeDefault(field: keyof WorkerDefaults): string {
+  if (field === "interval") return formatDuration(WORKER_DEFAULTS.interval);
+  const { numerator, denominator } = WORKER_DEFAULTS[field];
+  if (numerator === denominator) return "interval";
+  return `${Number(numerator) / Number(denominator)} × interval`;
+}
+
+/** Settings made by workerSettings(): a worker given one of these uses it as it is. */
+const VALIDATED = new WeakSet<WorkerSettings>();
 
 /** Validates options once; a ConfigError names the offending field. */
 export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettings {
-  const interval = toNanoseconds(options.interval ?? 1000, "interval");
+  const interval = toNanoseconds(options.interval ?? WORKER_DEFAULTS.interval, "interval");
   if (interval <= 0n) throw new ConfigError("interval", "interval must be greater than 0");
-  const get = (field: keyof UpdaterWorkerOptions, fallback: bigint): bigint => {
+  const get = (field: ScaledOption): bigint => {
     const value = options[field];
-    return checkTimer(field, value === undefined ? fallback : toNanoseconds(value, field));
+    if (value !== undefined) return checkTimer(field, toNanoseconds(value, field));
+    const { numerator, denominator } = WORKER_DEFAULTS[field];
+    return checkTimer(field, (interval * numerator) / denominator);
   };
   checkTimer("interval", interval);
-  const takeoverAfter = get("takeoverAfter", 2n * interval);
-  const maxStep = get("maxStep", (3n * interval) / 2n);
-  const retryDelay = get("retryDelay", interval);
-  const maxRetryDelay = get("maxRetryDelay", 10n * interval);
-  const pollInterval = get("pollInterval", interval);
+  const takeoverAfter = get("takeoverAfter");
+  const maxStep = get("maxStep");
+  const retryDelay = get("retryDelay");
+  const maxRetryDelay = get("maxRetryDelay");
+  const pollInterval = get("pollInterval");
   if (takeoverAfter <= interval) {
     throw new ConfigError(
       "takeoverAfter",
@@ -76,7 +111,7 @@ export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettin
   }
   if (pollInterval <= 0n)
     throw new ConfigError("pollInterval", "pollInterval must be greater than 0");
-  return Object.freeze({
+  const settings: WorkerSettings = Object.freeze({
     interval,
     takeoverAfter,
     maxStep,
@@ -86,6 +121,29 @@ export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettin
     failoverBound: pollInterval + ceilTo(takeoverAfter, pollInterval),
     pushedFailoverBound: takeoverAfter,
   });
+  VALIDATED.add(settings);
+  return settings;
+}
+
+/**
+ * The settings a worker runs with: `settings` as it is when workerSettings() made it, else
+ * validated (a hand-built object), else the individual options validated.
+ */
+export function validatedSettings(
+  options: UpdaterWorkerOptions & { readonly settings?: WorkerSettings | undefined },
+): WorkerSettings {
+  const { settings } = options;
+  if (settings === undefined) return workerSettings(options);
+  const twice = (Object.keys(WORKER_DEFAULTS) as (keyof WorkerDefaults)[]).find(
+    (f) => options[f] !== undefined,
+  );
+  if (twice !== undefined) {
+    throw new ConfigError(
+      "settings",
+      `pass ${twice} inside settings or without settings, not both`,
+    );
+  }
+  return VALIDATED.has(settings) ? settings : workerSettings(settings);
 }
 
 /** One line for logs: the settings and the bounds they imply. */

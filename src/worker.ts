@@ -12,8 +12,8 @@ import { Updater } from "./updater.js";
 import { monotonicClock, type WorkerClock } from "./worker-clock.js";
 import {
   type UpdaterWorkerOptions,
+  validatedSettings,
   type WorkerSettings,
-  workerSettings,
 } from "./worker-settings.js";
 
 export type WorkerRole = "starting" | "active" | "standby" | "error" | "stopped";
@@ -43,6 +43,8 @@ export interface WorkerStatus {
 }
 
 export interface StartUpdaterOptions extends UpdaterWorkerOptions {
+  /** Settings from workerSettings(), used as they are, instead of the options above. */
+  settings?: WorkerSettings;
   /** Stops the worker when aborted. */
   signal?: AbortSignal;
   /** Monotonic time and timers; real ones by default. */
@@ -99,7 +101,7 @@ export class UpdaterWorker {
   constructor(store: ClockStore, options: StartUpdaterOptions = {}) {
     if (!store)
       throw new ConfigError("store", "missing store: pass a ClockStore, e.g. from openStore(url)");
-    this.settings = workerSettings(options);
+    this.settings = validatedSettings(options);
     this.#store = store;
     this.#clock = options.clock ?? monotonicClock;
     this.#random = options.random ?? Math.random;

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { toNanoseconds } from "../duration.js";
 import { openReader, openUpdater } from "../open.js";
 import { formatGlobalTime } from "../time.js";
-import { type Io, storeUrl } from "./main.js";
+import { type Io, storeUrl } from "./io.js";
 
 /** `globalclock now [--json]`: the stored global time. */
 export function registerNow(program: Command, io: Io): void {

@@ -9,8 +9,8 @@ import { formatDuration } from "../duration.js";
 import { checkHistory, type Sample } from "../history.js";
 import { openReader } from "../open.js";
 import { sleep } from "../sleep.js";
-import { type WorkerSettings, workerSettings } from "../worker-settings.js";
-import { type Io, storeUrl } from "./main.js";
+import { describeDefault, type WorkerSettings, workerSettings } from "../worker-settings.js";
+import { type Io, storeUrl } from "./io.js";
 
 const BIN = fileURLToPath(new URL("../../bin/globalclock.js", import.meta.url));
 const NAMES = ["A", "B", "C"] as const;
@@ -32,7 +32,7 @@ export function registerDemo(program: Command, io: Io): void {
     .description(
       "three workers on one store, kill the active one, watch another take over (about 15 s)",
     )
-    .option("--interval <duration>", "worker interval", "1s")
+    .option("--interval <duration>", "worker interval", describeDefault("interval"))
     .action(async (opts: { interval: string }, cmd: Command) => {
       const settings = workerSettings({ interval: opts.interval });
       const dir = mkdtempSync(join(tmpdir(), "globalclock-demo-"));

@@ -2,35 +2,15 @@ import { Command, CommanderError } from "commander";
 import {
   ConfigError,
   describe,
-  GlobalClockError,
   InvalidUpdaterError,
   OutOfSyncUpdateError,
   redact,
 } from "../errors.js";
 import { registerAdvance, registerNow } from "./clock-commands.js";
 import { registerDemo } from "./demo.js";
+import { defaultIo, EXIT, type Io } from "./io.js";
 import { registerStatus, registerWatch } from "./observe-commands.js";
 import { registerRun } from "./run.js";
-
-/** Exit codes, as documented in the README. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, outOfSync: 3 } as const;
-
-/** A usage mistake found after parsing (a bad duration, a malformed URL). */
-export class UsageError extends GlobalClockError {
-  override name = "UsageError";
-}
-
-export interface Io {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  env: NodeJS.ProcessEnv;
-}
-
-const defaultIo: Io = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-  env: process.env,
-};
 
 /** Runs the CLI on `argv` (without node and script) and resolves to the exit code. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
@@ -68,12 +48,6 @@ function report(err: unknown, io: Io): number {
   if (err instanceof OutOfSyncUpdateError) return EXIT.outOfSync;
   if (err instanceof InvalidUpdaterError && err.cause instanceof OutOfSyncUpdateError)
     return EXIT.outOfSync;
-  if (err instanceof UsageError || err instanceof ConfigError) return EXIT.usage;
+  if (err instanceof ConfigError) return EXIT.usage;
   return EXIT.failure;
-}
-
-/** The store URL from --store, else GLOBALCLOCK_STORE, else the default. */
-export function storeUrl(program: Command, io: Io): string | undefined {
-  const opts = program.optsWithGlobals<{ store?: string }>();
-  return opts.store ?? (io.env.GLOBALCLOCK_STORE || undefined);
 }

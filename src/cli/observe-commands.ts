@@ -3,7 +3,8 @@ import { formatDuration, toNanoseconds } from "../duration.js";
 import { GlobalClockError } from "../errors.js";
 import { openReader } from "../open.js";
 import { formatGlobalTime } from "../time.js";
-import { type Io, storeUrl } from "./main.js";
+import { type Io, storeUrl } from "./io.js";
+import { stopOnSignals } from "./signals.js";
 
 /** `globalclock watch`: one line per change of global time, until SIGINT/SIGTERM. */
 export function registerWatch(program: Command, io: Io): void {
@@ -17,21 +18,13 @@ export function registerWatch(program: Command, io: Io): void {
     .action(async (opts: { json?: boolean; poll: string }, cmd: Command) => {
       const pollIntervalMs = Number(toNanoseconds(opts.poll, "poll")) / 1e6;
       await using reader = await openReader(storeUrl(cmd, io));
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
-      try {
-        for await (const time of reader.watch({ signal: stop.signal, pollIntervalMs })) {
-          io.out(
-            opts.json
-              ? JSON.stringify({ time: formatGlobalTime(time), ns: time.toString() })
-              : `${formatGlobalTime(time)} ${time}`,
-          );
-        }
-      } finally {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
+      using stop = stopOnSignals();
+      for await (const time of reader.watch({ signal: stop.signal, pollIntervalMs })) {
+        io.out(
+          opts.json
+            ? JSON.stringify({ time: formatGlobalTime(time), ns: time.toString() })
+            : `${formatGlobalTime(time)} ${time}`,
+        );
       }
     });
 }

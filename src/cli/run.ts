@@ -1,15 +1,19 @@
 import type { Command } from "commander";
-import { pino } from "pino";
-import { safeUrl } from "../config.js";
-import { formatDuration } from "../duration.js";
 import { DEFAULT_STORE_URL, openStore } from "../open.js";
-import { Reader } from "../reader.js";
-import { address, parseListen, serve } from "../service/http.js";
-import type { WorkerMetrics } from "../service/metrics.js";
-import { formatGlobalTime } from "../time.js";
+import { parseListen } from "../service/http.js";
+import type { ClockStore } from "../store.js";
 import { startUpdater, type WorkerStatus } from "../worker.js";
-import { describeSettings, type UpdaterWorkerOptions, workerSettings } from "../worker-settings.js";
-import { type Io, storeUrl } from "./main.js";
+import {
+  describeDefault,
+  type UpdaterWorkerOptions,
+  type WorkerSettings,
+  workerSettings,
+} from "../worker-settings.js";
+import { type Io, storeUrl } from "./io.js";
+import { LagMeter } from "./lag.js";
+import { DaemonLog } from "./run-log.js";
+import { startService } from "./run-service.js";
+import { stopOnSignals } from "./signals.js";
 
 interface RunOptions {
   interval: string;
@@ -19,6 +23,13 @@ interface RunOptions {
   json?: boolean;
 }
 
+/** What `run` was asked to do, validated before any store is opened. */
+interface DaemonPlan {
+  url: string;
+  settings: WorkerSettings;
+  listen: { host: string; port: number } | undefined;
+}
+
 /** `globalclock run`: keep the clock ticking until SIGINT or SIGTERM. */
 export function registerRun(program: Command, io: Io): void {
   program
@@ -26,135 +37,73 @@ export function registerRun(program: Command, io: Io): void {
     .description(
       "run an updater worker: advance global time every interval, take over when the active one stops",
     )
-    .option("--interval <duration>", "how often to advance", "1s")
+    .option("--interval <duration>", "how often to advance", describeDefault("interval"))
     .option(
       "--takeover <duration>",
-      "stand-by takes over after this long without an advance (default 2 × interval)",
+      `stand-by takes over after this long without an advance (default ${describeDefault("takeoverAfter")})`,
     )
     .option(
       "--max-step <duration>",
-      "largest single advance; stalls are never made up (default 1.5 × interval)",
+      `largest single advance; stalls are never made up (default ${describeDefault("maxStep")})`,
     )
     .option(
       "--listen <addr>",
       "serve /metrics, /healthz and /now on PORT or HOST:PORT (loopback by default)",
     )
     .option("--json", "log JSON lines even on a terminal")
-    .action(async (opts: RunOptions, cmd: Command) =>
-      runDaemon(storeUrl(cmd, io) ?? DEFAULT_STORE_URL, opts, io),
-    );
+    .action(async (opts: RunOptions, cmd: Command) => {
+      const plan = planDaemon(storeUrl(cmd, io) ?? DEFAULT_STORE_URL, opts);
+      await runDaemon(plan, new DaemonLog(io, opts.json));
+    });
 }
 
-async function runDaemon(url: string, opts: RunOptions, io: Io): Promise<void> {
+/** Validates `run`'s options (ConfigError): a bad one fails before any store is opened. */
+function planDaemon(url: string, opts: RunOptions): DaemonPlan {
   const options: UpdaterWorkerOptions = { interval: opts.interval };
   if (opts.takeover !== undefined) options.takeoverAfter = opts.takeover;
   if (opts.maxStep !== undefined) options.maxStep = opts.maxStep;
-  const settings = workerSettings(options); // a bad option fails before any store is opened
+  const settings = workerSettings(options);
   const listen = opts.listen === undefined ? undefined : parseListen(opts.listen);
-
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-
-  const store = await openStore(url, { signal: stop.signal });
-  const worker = startUpdater(store, { ...options, signal: stop.signal });
-  const startedAt = process.hrtime.bigint();
-  let startGlobal: bigint | undefined;
-  const lag = () => {
-    const s = worker.snapshot();
-    const now = process.hrtime.bigint();
-    const globalElapsed =
-      s.time !== undefined && startGlobal !== undefined ? s.time - startGlobal : 0n;
-    return {
-      lagSeconds: Number(now - startedAt - globalElapsed) / 1e9,
-      lastAdvanceAgeSeconds:
-        s.lastChangeAt === undefined ? undefined : Number(now - s.lastChangeAt) / 1e9,
-    };
-  };
-  // prom-client is loaded only when metrics are served: it is most of an idle daemon's memory.
-  let metrics: WorkerMetrics | undefined;
-  let server: Awaited<ReturnType<typeof serve>> | undefined;
-  if (listen) {
-    try {
-      const { WorkerMetrics } = await import("../service/metrics.js");
-      metrics = new WorkerMetrics(worker, lag);
-      server = await serve(listen, { worker, reader: new Reader(store), metrics, details: lag });
-    } catch (err) {
-      stop.abort();
-      await worker.stop();
-      await store.close();
-      throw err;
-    }
-  }
-
-  const tty = Boolean(process.stdout.isTTY) && !opts.json;
-  const log = pino(
-    { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: tty ? 2 : 1, sync: true }),
-  );
-  log.info(
-    {
-      event: "start",
-      store: safeUrl(url),
-      interval: formatDuration(settings.interval),
-      takeoverAfter: formatDuration(settings.takeoverAfter),
-      maxStep: formatDuration(settings.maxStep),
-      failoverBound: formatDuration(settings.failoverBound),
-      listen: server ? address(server) : undefined,
-    },
-    `globalclock running: ${describeSettings(settings)}`,
-  );
-
-  const line = tty
-    ? setInterval(() => io.out(`\r\x1b[K${statusLine(worker.snapshot(), lag())}`), 200)
-    : undefined;
-  let last: WorkerStatus | undefined;
-  for await (const s of worker.events()) {
-    metrics?.update(s);
-    if (startGlobal === undefined && s.time !== undefined) startGlobal = s.time;
-    if (s.role !== last?.role) {
-      const fields = {
-        event: "role",
-        role: s.role,
-        global: s.time?.toString(),
-        takeovers: s.takeovers,
-        conflicts: s.conflicts,
-      };
-      log.info(fields, `role: ${s.role}`);
-    }
-    if (last && s.takeovers > last.takeovers) {
-      log.info(
-        { event: "takeover", step: s.lastStep?.toString(), global: s.time?.toString() },
-        "took over",
-      );
-    }
-    if (s.errors > (last?.errors ?? 0))
-      log.warn(
-        { event: "error", error: s.lastError, errors: s.errors },
-        `store error: ${s.lastError}`,
-      );
-    last = s;
-  }
-  if (line) clearInterval(line);
-  if (tty) io.out("");
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await store.close();
-  const end = worker.snapshot();
-  log.info(
-    { event: "stop", advances: end.advances, conflicts: end.conflicts, errors: end.errors },
-    "stopped",
-  );
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
+  return { url, settings, listen };
 }
 
-function statusLine(
-  s: WorkerStatus,
-  lag: { lagSeconds: number; lastAdvanceAgeSeconds: number | undefined },
-): string {
-  const time = s.time === undefined ? "—" : formatGlobalTime(s.time);
-  const age =
-    lag.lastAdvanceAgeSeconds === undefined ? "—" : `${lag.lastAdvanceAgeSeconds.toFixed(1)}s ago`;
-  return `${s.role.padEnd(8)} ${time}  lag ${lag.lagSeconds.toFixed(3)}s  last advance ${age}  advances ${s.advances} conflicts ${s.conflicts} errors ${s.errors}`;
+/** Opens the store and runs the worker on it until SIGINT or SIGTERM, or a failed start. */
+async function runDaemon(plan: DaemonPlan, log: DaemonLog): Promise<void> {
+  using stop = stopOnSignals();
+  const store = await openStore(plan.url, { signal: stop.signal });
+  let end: WorkerStatus;
+  try {
+    end = await work(store, plan, log, stop.signal);
+  } finally {
+    await store.close();
+  }
+  log.stopped(end);
+}
+
+/** Runs the worker, with the HTTP service if asked, until `signal` aborts; its last status. */
+async function work(
+  store: ClockStore,
+  plan: DaemonPlan,
+  log: DaemonLog,
+  signal: AbortSignal,
+): Promise<WorkerStatus> {
+  const worker = startUpdater(store, { settings: plan.settings, signal });
+  const lag = new LagMeter(worker);
+  try {
+    const service = plan.listen && (await startService(plan.listen, worker, store, lag));
+    try {
+      log.started(plan.url, plan.settings, service?.address);
+      using _line = log.statusLine(worker, lag);
+      for await (const status of worker.events()) {
+        lag.observe(status);
+        service?.update(status);
+        log.status(status);
+      }
+    } finally {
+      await service?.close();
+    }
+  } finally {
+    await worker.stop();
+  }
+  return worker.snapshot();
 }
