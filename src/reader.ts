@@ -15,13 +15,25 @@ export interface WatchOptions {
   pollIntervalMs?: number;
 }
 
-const orEpoch = (time: GlobalTime | undefined): GlobalTime => time ?? globalEpoch();
-
-/** Reads global time. No cache: every now() asks the store. */
+/**
+ * Reads global time. No cache: every now() asks the store. It never returns less than it
+ * has returned before (now() or watch()): a read that comes back lower (a store that lost
+ * its newest writes in a failover, a stale primary, a record removed and made anew) answers
+ * the highest time this reader has returned.
+ */
 export class Reader {
   readonly #store: ClockStore;
   readonly #onClose: (() => void | Promise<void>) | undefined;
   #closed = false;
+  /** The highest time returned so far: the floor of every later answer. */
+  #highest = globalEpoch();
+  /** A stored time (the epoch for a missing record), raised to the floor. */
+  readonly #floor = (time: GlobalTime | undefined): GlobalTime => {
+    const t = time ?? globalEpoch();
+    if (t < this.#highest) return this.#highest;
+    this.#highest = t;
+    return t;
+  };
 
   constructor(store: ClockStore, options: ReaderOptions = {}) {
     if (!store)
@@ -30,16 +42,20 @@ export class Reader {
     this.#onClose = options.onClose;
   }
 
-  /** The stored global time; the epoch when there is no record yet. */
+  /**
+   * The stored global time; the epoch when there is no record yet. Never less than a time
+   * this reader returned before: a lower read answers that time instead.
+   */
   now(signal?: AbortSignal): Promise<GlobalTime> {
     if (this.#closed) return Promise.reject(new ClosedError("reader"));
     // No async function here: on in-process stores its extra promise costs as much as the read.
-    return this.#store.read(signal).then(orEpoch);
+    return this.#store.read(signal).then(this.#floor);
   }
 
   /**
    * Yields the current time, then each later, greater time. Pushed by the store where it
-   * can (PostgreSQL LISTEN, etcd watch, change streams), else polled. Ends on abort.
+   * can (PostgreSQL LISTEN, etcd watch, change streams), else polled. Ends on abort. What
+   * it yields counts for the floor of now(), and the reverse.
    */
   async *watch(options: WatchOptions = {}): AsyncGenerator<GlobalTime, void, undefined> {
     if (this.#closed) throw new ClosedError("reader");
@@ -75,7 +91,7 @@ export class Reader {
           const next = await pending;
           if (next.done) return;
           if (next.value > last) {
-            last = next.value;
+            last = this.#floor(next.value);
             yield last;
           }
           pending = source.next();

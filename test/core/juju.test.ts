@@ -1,12 +1,13 @@
 /**
  * Juju's own cases for its globalclock package (reader, updater and config tests), ported,
- * and run on every store that needs no server: memory, and SQLite in a temporary file.
+ * and run on memory, SQLite in a temporary file, and MongoDB (Juju's own store) through the
+ * official driver against the wire-protocol test double, a one-member replica set.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, afterEach, beforeEach, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import {
   type ClockStore,
   ConfigError,
@@ -18,6 +19,7 @@ import {
   Updater,
 } from "../../src/index.js";
 import { SqliteStore } from "../../src/stores/sqlite/index.js";
+import { MongoDouble } from "../mongo-double/server.js";
 
 interface Target {
   name: string;
@@ -29,9 +31,19 @@ const dir = mkdtempSync(join(tmpdir(), "globalclock-juju-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
+let mongo: MongoDouble | undefined;
+before(async () => {
+  mongo = await MongoDouble.start({ replicaSet: "rs0" });
+});
+after(() => mongo?.close());
+
 const targets: Target[] = [
   { name: "memory", url: () => `memory:juju-${process.pid}-${n++}` },
   { name: "sqlite", url: () => `sqlite:${join(dir, `clock-${n++}.db`)}` },
+  {
+    name: "mongodb (test double)",
+    url: () => (mongo as MongoDouble).uri("juju", `collection=globalclock${n++}&timeout=5s`),
+  },
 ];
 
 const SECOND = 1_000_000_000n;

@@ -3,6 +3,13 @@
  * `$changeStream` stage (optionally followed by `$match`), `getMore` that waits for new
  * events up to maxTimeMS, and `killCursors`. Resume tokens are opaque `{ _data }` strings
  * holding the event's sequence number, so a driver can resume after a dropped connection.
+ *
+ * A collection's stream is invalidated by a drop or rename of that collection (dropDatabase
+ * drops each collection): after the "drop" or "rename" event comes an "invalidate" event,
+ * and the batch holding it closes the cursor (id 0). "invalidate events close the change
+ * stream cursor" (MongoDB manual, Change Events: invalidate). The stream's own `$match` stages
+ * apply to both events, so a stream filtered on `documentKey._id` sees neither, only its
+ * cursor closing.
  */
 import { type Document, Long, Timestamp } from "bson";
 import type { ChangeEvent } from "./collections.js";
@@ -85,7 +92,7 @@ export class ChangeStreams {
     const cursor = this.#cursors.get(id);
     if (!cursor) throw new CommandError(43, "CursorNotFound", `cursor id ${id} not found`);
     const deadline = Date.now() + (toNumber(cmd.maxTimeMS) ?? 1000);
-    while (!this.#pending(cursor) && Date.now() < deadline && this.#cursors.has(id)) {
+    while (!this.#pending(cursor) && Date.now() < deadline && this.#cursors.get(id) === cursor) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
@@ -96,7 +103,7 @@ export class ChangeStreams {
         this.#waiters.add(wake);
       });
     }
-    if (!this.#cursors.has(id))
+    if (this.#cursors.get(id) !== cursor)
       throw new CommandError(43, "CursorNotFound", `cursor id ${id} was killed`);
     return this.#batch(id, cursor, "nextBatch");
   }
@@ -130,6 +137,8 @@ export class ChangeStreams {
 
   #batch(id: bigint, cursor: Cursor, field: "firstBatch" | "nextBatch"): Document {
     const batch: Document[] = [];
+    let position = this.#seq;
+    let invalidated: Document | undefined;
     for (const e of this.#events) {
       if (e.seq <= cursor.position || e.ns !== cursor.ns) continue;
       const doc = clone(e.doc);
@@ -137,14 +146,27 @@ export class ChangeStreams {
         doc.fullDocument = this.#lookup(cursor.ns, (doc.documentKey as Document)._id) ?? null;
       }
       if (cursor.stages.every((s) => matches(doc, s.$match as Document))) batch.push(doc);
+      if (doc.operationType === "drop" || doc.operationType === "rename") {
+        // An invalidate token resumes nothing (the stream cannot go on after it).
+        invalidated = {
+          _id: { _data: `${token(e.seq)._data}FF` },
+          operationType: "invalidate",
+          clusterTime: doc.clusterTime,
+        };
+        if (cursor.stages.every((s) => matches(invalidated as Document, s.$match as Document)))
+          batch.push(invalidated);
+        position = e.seq;
+        break;
+      }
     }
-    cursor.position = this.#seq;
+    cursor.position = position;
+    if (invalidated) this.#cursors.delete(id);
     return {
       cursor: {
         [field]: batch,
-        id: Long.fromBigInt(id),
+        id: invalidated ? Long.ZERO : Long.fromBigInt(id),
         ns: cursor.ns,
-        postBatchResumeToken: token(this.#seq),
+        postBatchResumeToken: invalidated ? invalidated._id : token(position),
       },
       ok: 1,
     };

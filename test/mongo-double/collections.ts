@@ -10,14 +10,30 @@ import { badValue, CommandError, clone, idKey, sameBson, toNumber, typeName } fr
 
 /** A change as change streams report it (before the stream's own fields are added). */
 export interface ChangeEvent {
-  operationType: "insert" | "update" | "replace" | "delete" | "drop";
+  operationType: "insert" | "update" | "replace" | "delete" | "drop" | "rename";
   ns: { db: string; coll: string };
+  /** The new namespace of a rename. */
+  to?: { db: string; coll: string };
   documentKey?: { _id: unknown };
   fullDocument?: Document;
   updateDescription?: { updatedFields: Document; removedFields: string[] };
 }
 
 type Collection = Map<string, Document>;
+
+/**
+ * What a findAndModify wrote, kept for a retry to answer from, as mongod keeps the oplog
+ * entry and its pre- or post-image. The image is the whole document: mongod rebuilds a
+ * retried findAndModify's reply from the oplog and never applies `fields` to it
+ * (parseOplogEntryForFindAndModify, src/mongo/db/ops/write_ops_retryability.cpp;
+ * SERVER-31242).
+ */
+export interface FindAndModifyWrite {
+  op: "insert" | "update" | "delete";
+  /** The inserted document, or the image the command asked for (before or after), unprojected. */
+  image: Document | null;
+  upserted?: unknown;
+}
 
 const duplicate = (ns: string, id: unknown) =>
   new CommandError(
@@ -94,32 +110,40 @@ export class Collections {
     return { matched: 0, modified: 0, upserted: id };
   }
 
-  findAndModify(ns: string, cmd: Document): Document {
+  /** One findAndModify: the reply, and what it wrote (nothing when it matched nothing). */
+  findAndModify(ns: string, cmd: Document): { reply: Document; written?: FindAndModifyWrite } {
     const query = (cmd.query as Document | undefined) ?? {};
     const projection = cmd.fields ?? cmd.projection;
     const c = this.#get(ns, true) as Collection;
     const [key, doc] = [...c].find(([, d]) => matches(d, query)) ?? [];
     if (cmd.remove === true) {
-      if (key !== undefined && doc) this.#delete(ns, c, key, doc);
-      return reply({ n: doc ? 1 : 0 }, doc && project(doc, projection));
+      if (key === undefined || !doc) return { reply: reply({ n: 0 }, null) };
+      this.#delete(ns, c, key, doc);
+      return {
+        reply: reply({ n: 1 }, project(clone(doc), projection)),
+        written: { op: "delete", image: clone(doc) },
+      };
     }
     if (cmd.update === undefined)
       throw badValue("Either an update or remove=true must be specified");
     if (key !== undefined && doc) {
       const next = applyUpdate(clone(doc), cmd.update, false);
-      if (!sameBson(next, doc)) {
-        c.set(key, next);
-        this.#emitUpdate(ns, doc, next, cmd.update);
-      }
-      return reply(
-        { n: 1, updatedExisting: true },
-        project(clone(cmd.new ? next : doc), projection),
-      );
+      const image = clone(cmd.new ? next : doc);
+      const out = reply({ n: 1, updatedExisting: true }, project(clone(image), projection));
+      // An update that changes nothing writes no oplog entry, so a retry runs it again.
+      if (sameBson(next, doc)) return { reply: out };
+      c.set(key, next);
+      this.#emitUpdate(ns, doc, next, cmd.update);
+      return { reply: out, written: { op: "update", image } };
     }
-    if (cmd.upsert !== true) return reply({ n: 0, updatedExisting: false }, null);
+    if (cmd.upsert !== true) return { reply: reply({ n: 0, updatedExisting: false }, null) };
     const id = this.insert(ns, applyUpdate(upsertSeed(query), cmd.update, true));
-    const value = cmd.new ? project(clone(c.get(idKey(id)) as Document), projection) : null;
-    return reply({ n: 1, updatedExisting: false, upserted: id }, value);
+    const inserted = clone(c.get(idKey(id)) as Document);
+    const value = cmd.new ? project(clone(inserted), projection) : null;
+    return {
+      reply: reply({ n: 1, updatedExisting: false, upserted: id }, value),
+      written: { op: "insert", image: inserted, upserted: id },
+    };
   }
 
   delete(ns: string, q: Document, limit: number): number {
@@ -135,8 +159,34 @@ export class Collections {
     return n;
   }
 
+  /** Whether the namespace holds a collection (one is created by its first write). */
+  exists(ns: string): boolean {
+    return this.#data.has(ns);
+  }
+
   drop(ns: string): void {
     if (this.#data.delete(ns)) this.#emit(ns, { operationType: "drop" });
+  }
+
+  /**
+   * renameCollection, as mongod answers it: NamespaceNotFound (26) for a missing source,
+   * NamespaceExists (48) for an existing target unless dropTarget. Streams on the source see
+   * a "rename" event (and are then invalidated, see ChangeStreams).
+   */
+  rename(from: string, to: string, dropTarget: boolean): void {
+    const source = this.#data.get(from);
+    if (!source) throw new CommandError(26, "NamespaceNotFound", "source namespace does not exist");
+    if (this.#data.has(to)) {
+      if (!dropTarget) throw new CommandError(48, "NamespaceExists", "target namespace exists");
+      this.drop(to);
+    }
+    this.#data.delete(from);
+    this.#data.set(to, source);
+    const dot = to.indexOf(".");
+    this.#emit(from, {
+      operationType: "rename",
+      to: { db: to.slice(0, dot), coll: to.slice(dot + 1) },
+    });
   }
 
   dropDatabase(db: string): void {

@@ -5,7 +5,7 @@
  * Values are as `bson` decodes them with promoteValues off: Int32, Long and Double
  * wrappers, never bare JS numbers.
  */
-import { BSON, type Document, Double, Int32, Long } from "bson";
+import { BSON, type Decimal128, type Document, Double, Int32, Long } from "bson";
 import { DECODE } from "./wire.js";
 
 /** A failed command as mongod reports it: `{ ok: 0, code, codeName, errmsg }`. */
@@ -76,7 +76,13 @@ export function hasType(v: unknown, alias: unknown): boolean {
   return wanted === "number" ? isNumeric(v) : actual === wanted;
 }
 
-export const isNumeric = (v: unknown): boolean => ["int", "long", "double"].includes(typeName(v));
+/**
+ * The BSON number types. Decimal128 is one of them: mongod compares numbers by value across
+ * all four ("Comparison/Sort Order": numeric types are converted before comparison), so in
+ * a query a Decimal128 5 equals a Long 5, as a Double 5.0 does.
+ */
+export const isNumeric = (v: unknown): boolean =>
+  ["int", "long", "double", "decimal"].includes(typeName(v));
 
 /** A numeric BSON value as a JS number (for command arguments such as `limit`). */
 export function toNumber(v: unknown): number | undefined {
@@ -84,7 +90,35 @@ export function toNumber(v: unknown): number | undefined {
   const t = tag(v);
   if (t === "Int32" || t === "Double") return (v as Int32 | Double).value;
   if (t === "Long") return (v as Long).toNumber();
+  if (t === "Decimal128") return Number((v as Decimal128).toString());
   return undefined;
+}
+
+/** A finite number as an exact fraction `num / den` (den > 0); undefined for NaN and ±Infinity. */
+function exact(v: unknown): { num: bigint; den: bigint } | undefined {
+  const integer = toBigInt(v);
+  if (integer !== undefined) return { num: integer, den: 1n };
+  if (tag(v) === "Decimal128") {
+    // Decimal128 prints as [-]digits[.digits][E[+-]exp], or NaN / Infinity.
+    const m = /^(-?)(\d+)(?:\.(\d+))?(?:E([+-]?\d+))?$/i.exec((v as Decimal128).toString());
+    if (!m) return undefined;
+    const [, sign = "", whole = "0", fraction = "", exp = "0"] = m;
+    const scale = Number(exp) - fraction.length;
+    const digits = BigInt(`${sign}${whole}${fraction}`);
+    return scale >= 0
+      ? { num: digits * 10n ** BigInt(scale), den: 1n }
+      : { num: digits, den: 10n ** BigInt(-scale) };
+  }
+  const d = toNumber(v);
+  if (d === undefined || !Number.isFinite(d)) return undefined;
+  // A double is an integer times a power of two: scale it up until it is an integer.
+  let den = 1n;
+  let x = d;
+  while (!Number.isInteger(x)) {
+    x *= 2;
+    den *= 2n;
+  }
+  return { num: BigInt(x), den };
 }
 
 /** Exact value of an integer BSON number; undefined for doubles and non-numbers. */
@@ -98,22 +132,18 @@ function toBigInt(v: unknown): bigint | undefined {
 
 /** Orders two numbers of any BSON numeric types exactly (NaN sorts first, as in mongod). */
 export function compareNumbers(a: unknown, b: unknown): number {
-  const ia = toBigInt(a);
-  const ib = toBigInt(b);
-  if (ia !== undefined && ib !== undefined) return ia < ib ? -1 : ia > ib ? 1 : 0;
-  if (ia !== undefined) return -compareNumbers(b, a);
-  const da = toNumber(a) as number;
-  if (Number.isNaN(da)) return Number.isNaN(toNumber(b) as number) ? 0 : -1;
-  if (ib === undefined) {
-    const db = toNumber(b) as number;
-    if (Number.isNaN(db)) return 1;
-    return da < db ? -1 : da > db ? 1 : 0;
+  const ea = exact(a);
+  const eb = exact(b);
+  if (ea && eb) {
+    const l = ea.num * eb.den;
+    const r = eb.num * ea.den;
+    return l < r ? -1 : l > r ? 1 : 0;
   }
-  // A double against an exact integer: compare without rounding the integer.
-  if (!Number.isFinite(da)) return da > 0 ? 1 : -1;
-  const floor = BigInt(Math.floor(da));
-  if (floor !== ib) return floor < ib ? -1 : 1;
-  return Number.isInteger(da) ? 0 : 1;
+  const da = toNumber(a) as number;
+  const db = toNumber(b) as number;
+  if (Number.isNaN(da)) return Number.isNaN(db) ? 0 : -1;
+  if (Number.isNaN(db)) return 1;
+  return da < db ? -1 : da > db ? 1 : 0; // at least one is ±Infinity
 }
 
 /** Query equality: numbers compare by value across types, everything else by type and value. */
@@ -162,9 +192,9 @@ export function clone<T extends Document>(doc: T): T {
 export function idKey(id: unknown): string {
   if (typeof id === "string") return `s:${id}`;
   if (isNumeric(id)) {
-    const exact = toBigInt(id);
-    const n = toNumber(id) as number;
-    return `n:${exact ?? (Number.isInteger(n) ? BigInt(n) : n)}`;
+    const e = exact(id);
+    if (!e) return `n:${toNumber(id)}`;
+    return e.den === 1n ? `n:${e.num}` : `n:${e.num}/${e.den}`;
   }
   return `x:${Buffer.from(BSON.serialize({ v: id })).toString("hex")}`;
 }
@@ -173,6 +203,9 @@ export function idKey(id: unknown): string {
 export function addNumbers(a: unknown, b: unknown): Int32 | Long | Double {
   const ta = typeName(a);
   const tb = typeName(b);
+  if (ta === "decimal" || tb === "decimal") {
+    throw badValue("the test double does not do Decimal128 arithmetic");
+  }
   if (ta === "double" || tb === "double") {
     return new Double((toNumber(a) as number) + (toNumber(b) as number));
   }

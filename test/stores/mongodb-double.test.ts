@@ -6,18 +6,22 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import {
   type Collection,
+  Decimal128,
+  type Document,
   Double,
   Int32,
   Long,
   MongoClient,
   MongoServerError,
+  MongoWriteConcernError,
   type UpdateFilter,
+  UUID,
 } from "mongodb";
 import { MongoDouble } from "../mongo-double/server.js";
 
 type Doc = {
   _id: string | number;
-  time?: Long | Double | Int32 | string | number;
+  time?: Long | Double | Int32 | Decimal128 | string | number;
   other?: boolean;
 };
 const RAW = { promoteValues: false } as const;
@@ -74,6 +78,21 @@ describe("mongodb test double", () => {
     assert.deepEqual(await ids({ time: { $type: "long" } }), ["l"]);
     assert.deepEqual(await ids({ time: { $type: ["long", "int"] } }), ["i", "l"]);
     assert.deepEqual(await ids({ time: { $eq: new Double(5), $type: "double" } }), ["d"]);
+    await coll.insertOne({ _id: "m", time: Decimal128.fromString("5.0") });
+    await coll.insertOne({ _id: "h", time: Decimal128.fromString("5.5") });
+    assert.deepEqual(await ids({ time: Long.fromNumber(5) }), ["d", "i", "l", "m"]);
+    assert.deepEqual(await ids({ time: { $gt: new Double(5.25), $lt: new Int32(6) } }), ["h"]);
+    assert.deepEqual(await ids({ time: { $type: "decimal" } }), ["h", "m"]);
+  });
+
+  test("write concerns a standalone cannot satisfy are refused before writing", async () => {
+    for (const w of [2, "dc1"]) {
+      await assert.rejects(
+        coll.insertOne({ _id: `w${w}`, time: 1 }, { writeConcern: { w: w as number } }),
+        (err: unknown) => err instanceof MongoServerError && err.code === 2,
+      );
+    }
+    assert.equal((await coll.find({}).toArray()).length, 0);
   });
 
   test("exact int64s near 2^63 are kept and matched exactly", async () => {
@@ -241,5 +260,160 @@ describe("mongodb test double as a replica set", () => {
       await client.close();
       await double.close();
     }
+  });
+});
+
+describe("mongodb test double as a replica set, answering as mongod does", () => {
+  let double: MongoDouble;
+  let client: MongoClient;
+  let coll: Collection<Doc>;
+  before(async () => {
+    double = await MongoDouble.start({ replicaSet: "rs0" });
+    client = new MongoClient(double.uri(), { serverSelectionTimeoutMS: 5000 });
+    coll = client.db("t").collection<Doc>("c");
+  });
+  after(async () => {
+    await client?.close();
+    await double?.close();
+  });
+  beforeEach(() => coll.deleteMany({}));
+
+  test("a retried findAndModify is answered with the whole document, without the projection", async () => {
+    await coll.insertOne({ _id: "g", time: new Int32(0), other: true });
+    double.inject({ command: "findAndModify", action: { kind: "drop-after" } });
+    const doc = await coll.findOneAndUpdate({ _id: "g" }, inc(Long.ZERO), {
+      returnDocument: "after",
+      projection: { _id: 0, t: { $type: "$time" } },
+    });
+    assert.deepEqual(doc, { _id: "g", time: 0, other: true }, "as from the oplog");
+    assert.equal(double.commands("findAndModify").length, 2);
+    double.inject({ command: "findAndModify", action: { kind: "drop-after" } });
+    assert.deepEqual(
+      await coll.findOneAndUpdate({ _id: "g" }, inc(Long.ZERO), {
+        projection: { _id: 0, t: { $type: "$time" } },
+      }),
+      { t: "long" },
+      "a findAndModify that changed nothing wrote nothing: its retry runs again, projected",
+    );
+  });
+
+  test("a retried statement that wrote nothing runs again; one that wrote is answered from its record", () => {
+    const lsid = { id: new UUID() };
+    const run = (cmd: Record<string, unknown>) => double.engine.run("t", cmd, 0) as Document;
+    const update = (txn: number) => ({
+      update: "c",
+      updates: [{ q: { _id: "x" }, u: { $set: { time: new Int32(1) } } }],
+      lsid,
+      txnNumber: Long.fromNumber(txn),
+    });
+    assert.equal(run(update(1)).n, 0);
+    run({ insert: "c", documents: [{ _id: "x" }] });
+    const first = run(update(1));
+    assert.equal(first.n, 1, "run again: it matches now");
+    first.writeConcernError = { code: 64 }; // a fault added to one answer is not kept
+    run({ delete: "c", deletes: [{ q: { _id: "x" }, limit: 0 }] });
+    const replayed = run(update(1));
+    assert.equal(replayed.n, 1, "answered from the record, not run on the missing document");
+    assert.equal(replayed.writeConcernError, undefined);
+    const tooOld = run(update(2));
+    assert.equal(tooOld.n, 0);
+    assert.throws(() => run(update(1)), { code: 225 });
+  });
+
+  test("a retryable write-concern error is labelled RetryableWriteError, retried and applied once", async () => {
+    await coll.insertOne({ _id: "g", time: Long.fromNumber(1) });
+    double.inject({
+      command: "update",
+      action: { kind: "write-concern-error", code: 91, codeName: "ShutdownInProgress" },
+    });
+    const r = await coll.updateOne({ _id: "g", time: Long.fromNumber(1) }, inc(Long.fromNumber(1)));
+    assert.equal(r.matchedCount, 1);
+    assert.equal(double.commands("update").length >= 2, true, "retried");
+    assert.deepEqual((await coll.findOne({ _id: "g" }, RAW))?.time, Long.fromNumber(2));
+    double.inject({ command: "update", action: { kind: "write-concern-error" } });
+    await assert.rejects(
+      coll.updateOne({ _id: "g" }, inc(Long.fromNumber(1))),
+      (err: unknown) =>
+        err instanceof MongoWriteConcernError && !err.hasErrorLabel("RetryableWriteError"),
+    );
+  });
+
+  test("write concerns: more members than there are, or an unknown mode, as a writeConcernError", async () => {
+    for (const [w, code] of [
+      [2, 100],
+      ["dc1", 79],
+    ] as const) {
+      await assert.rejects(
+        coll.insertOne({ _id: `w${w}`, time: 1 }, { writeConcern: { w: w as number } }),
+        (err: unknown) => err instanceof MongoWriteConcernError && err.code === code,
+      );
+    }
+    assert.equal((await coll.find({}).toArray()).length, 2, "written, then reported");
+  });
+
+  test("a getMore error is labelled ResumableChangeStreamError and the stream resumes", async () => {
+    const stream = coll.watch([], { maxAwaitTimeMS: 100 });
+    assert.equal(await stream.tryNext(), null);
+    double.inject({
+      command: "getMore",
+      action: { kind: "error", code: 6, codeName: "HostUnreachable" },
+    });
+    await coll.insertOne({ _id: "a", time: 1 });
+    let change = await stream.tryNext();
+    while (change === null) change = await stream.tryNext();
+    assert.equal(change.operationType, "insert");
+    assert.equal(double.commands("aggregate").length >= 2, true, "resumed with a new aggregate");
+    await stream.close();
+  });
+
+  for (const [what, act] of [
+    ["a drop", (c: Collection<Doc>) => c.drop()],
+    [
+      "a rename",
+      (c: Collection<Doc>) => c.rename("renamed").then(() => c.db.dropCollection("renamed")),
+    ],
+    ["dropDatabase", (c: Collection<Doc>) => c.db.dropDatabase()],
+  ] as const) {
+    test(`${what} closes a change stream on the collection (cursor id 0)`, async () => {
+      await coll.insertOne({ _id: "g", time: 1 });
+      const stream = coll.watch([{ $match: { "documentKey._id": "g" } }], { maxAwaitTimeMS: 100 });
+      assert.equal(await stream.tryNext(), null);
+      await act(coll);
+      const deadline = Date.now() + 10_000;
+      while (!stream.closed) {
+        assert.ok(Date.now() < deadline, "the stream never closed");
+        assert.equal(
+          await stream.tryNext(),
+          null,
+          "the filter hides the drop and invalidate events",
+        );
+      }
+      await stream.close();
+    });
+  }
+
+  test("replSetStepDown: a secondary until the election, then primary in a newer term", async () => {
+    await coll.insertOne({ _id: "g", time: Long.fromNumber(1) });
+    const before = double.engine.hello(0, false).electionId;
+    await client.db("admin").command({ replSetStepDown: 1, force: true });
+    assert.equal(double.engine.hello(0, false).secondary, true);
+    // A write waits for a primary, and lands once one is elected.
+    await coll.updateOne({ _id: "g" }, { $set: { time: Long.fromNumber(2) } });
+    const after = double.engine.hello(0, false).electionId;
+    assert.ok(String(after) > String(before), `${after} after ${before}`);
+    await assert.rejects(
+      client.db("t").command({ replSetStepDown: 1, force: true }),
+      (err: unknown) => err instanceof MongoServerError && err.code === 13,
+    );
+  });
+
+  test("read concerns: afterClusterTime is refused with linearizable", async () => {
+    await assert.rejects(
+      client.db("t").command({
+        find: "c",
+        readConcern: { level: "linearizable", afterClusterTime: double.engine.changes.clusterTime },
+      }),
+      (err: unknown) => err instanceof MongoServerError && err.code === 72,
+    );
   });
 });

@@ -9,9 +9,11 @@ import { type Collection, Double, Int32, Long, MongoClient } from "mongodb";
 import {
   ConfigError,
   CorruptRecordError,
+  InvalidDurationError,
   InvalidUpdaterError,
   OutOfSyncUpdateError,
   openStore,
+  startUpdater,
 } from "../../src/index.js";
 import {
   type Config,
@@ -164,6 +166,73 @@ describe("mongodb store: Juju's schema and the original API", () => {
       assert.deepEqual(await coll.find({}, RAW).toArray(), before);
     });
   }
+
+  test("newUpdater leaves exactly one document, Juju's, however often it runs", async () => {
+    const first = await newUpdater(config);
+    assert.deepEqual(await coll.find({}, RAW).toArray(), [{ _id: "g", time: Long.ZERO }]);
+    const second = await newUpdater(config);
+    await second.advance(3n);
+    const third = await newUpdater(config);
+    assert.equal(third.time, 3n);
+    assert.deepEqual(await coll.find({}, RAW).toArray(), [{ _id: "g", time: Long.fromNumber(3) }]);
+    await Promise.all([first.close(), second.close(), third.close()]);
+  });
+
+  test("watch coalesces two writes made while it reads: it yields the later time only", async () => {
+    const updater = await newUpdater(config);
+    const store = await openStore(double.uri("juju", "collection=globalclock&timeout=5s"));
+    const ac = new AbortController();
+    assert.ok(store.watch, "the MongoDB store pushes changes");
+    const changes = store.watch(ac.signal)[Symbol.asyncIterator]();
+    try {
+      assert.deepEqual(await changes.next(), { done: false, value: 0n });
+      // The read that the first change wakes is held at the server until the second
+      // write is done, so it finds both.
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      double.inject({ command: "find", action: { kind: "hold", until: held } });
+      await updater.advance(1n);
+      const deadline = Date.now() + 20_000;
+      while (double.pendingFaults > 0) {
+        assert.ok(Date.now() < deadline, "the watch never read after the first write");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await updater.advance(1n);
+      release();
+      assert.deepEqual(await changes.next(), { done: false, value: 2n }, "1 is never yielded");
+      await updater.advance(1n);
+      assert.deepEqual(await changes.next(), { done: false, value: 3n });
+    } finally {
+      ac.abort();
+      await changes.return?.();
+      await store.close();
+      await updater.close();
+    }
+  });
+
+  test("a worker's retryDelay of 0 or below is refused, naming the field", async () => {
+    const store = new MongoStore(client.db("juju").collection("globalclock"));
+    for (const retryDelay of [0, 0n, "0s", -1, -1n, "-1s"]) {
+      assert.throws(
+        () => startUpdater(store, { retryDelay }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, `${String(retryDelay)}: ${String(err)}`);
+          assert.equal(err.field, "retryDelay");
+          assert.match(err.message, /retryDelay/);
+          if (retryDelay !== 0 && retryDelay !== 0n && retryDelay !== "0s") {
+            assert.ok(
+              err instanceof InvalidDurationError,
+              "a negative duration is invalid as such",
+            );
+          }
+          return true;
+        },
+      );
+    }
+    await store.close();
+  });
 
   test("validation errors are Juju's: missing collection, missing mongo client", async () => {
     const noCollection = { ...config, collection: "" };

@@ -47,6 +47,7 @@ export async function open(url: string, options: OpenOptions = {}): Promise<Mong
     options.signal?.throwIfAborted();
     const store = new MongoStore(client.db(parsed.database).collection(parsed.collection), {
       ...parsed.store,
+      client,
       onClose: () => client.close(),
     });
     await abortable(client.connect(), options.signal);

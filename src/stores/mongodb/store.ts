@@ -1,8 +1,10 @@
 import {
+  type ClientSession,
   type Collection,
   type Document,
   type Filter,
   Long,
+  type MongoClient,
   type ReadConcernLevel,
   ReadPreference,
   type W,
@@ -39,6 +41,12 @@ export interface MongoStoreOptions {
   maxAwaitTimeMs?: number;
   /** Deadline of each call, in ms. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * The client `collection` belongs to, on which the store starts its causally consistent
+   * session. Left out, the store takes the collection's own client where the driver exposes
+   * it (the official driver does), and otherwise works without a session.
+   */
+  client?: MongoClient;
   /** Called once by close(), e.g. to close the MongoClient the store was opened on. */
   onClose?: () => void | Promise<void>;
 }
@@ -86,6 +94,10 @@ export interface ClockDocument {
  */
 const PROJECTION = { _id: 0, time: 1, timeType: { $type: "$time" } };
 
+/** How often ensure tries its upsert when it meets another process's insert of the clock. */
+const ENSURE_ATTEMPTS = 3;
+const noop = () => {};
+
 /**
  * The clock in a MongoDB collection, in Juju's schema: one document
  * `{ _id: "g", time: <int64 ns> }`. `ensure` is Juju's find-and-modify upsert with
@@ -96,6 +108,14 @@ const PROJECTION = { _id: 0, time: 1, timeType: { $type: "$time" } };
  * The store takes a driver Collection, so the URL opener (openMongoStore) and the
  * original Config API (newReader/newUpdater) share it. It closes nothing it was given;
  * `onClose` does that.
+ *
+ * Reads and writes go through one causally consistent session per store (not with a
+ * linearizable read concern, which is causally consistent by itself and refuses
+ * afterClusterTime). With majority concerns MongoDB then guarantees, inside the session,
+ * read-your-writes and monotonic reads even across a failover: a read after a lost swap
+ * sees at least what made it lose. Retryable writes in one session take increasing
+ * transaction numbers, so the store sends its writes one at a time (the server refuses an
+ * older number once a newer one started: TransactionTooOld).
  */
 export class MongoStore implements ClockStore {
   readonly kind = KIND;
@@ -108,6 +128,10 @@ export class MongoStore implements ClockStore {
   readonly #calls: StoreCalls;
   /** Aborted by close(), ending every running watch with a ClosedError. */
   readonly #closing = new AbortController();
+  /** The causally consistent session of every call, if there is one. */
+  readonly #session: ClientSession | undefined;
+  /** The write in flight, which the next write waits for (one transaction number at a time). */
+  #writing: Promise<unknown> | undefined;
 
   constructor(collection: Collection<Document>, options: MongoStoreOptions = {}) {
     const w = options.writeConcern ?? MONGODB_DEFAULTS.writeConcern;
@@ -140,6 +164,11 @@ export class MongoStore implements ClockStore {
     this.#writeConcern = { w };
     this.#readConcern = { level: level as ReadConcernLevel };
     this.#onClose = options.onClose;
+    if (level !== "linearizable") {
+      this.#session = sessionClient(collection, options.client)?.startSession({
+        causalConsistency: true,
+      });
+    }
   }
 
   /** The namespace, "database.collection", for messages. */
@@ -156,31 +185,48 @@ export class MongoStore implements ClockStore {
 
   ensure(signal?: AbortSignal): Promise<bigint> {
     return this.#run("ensure", signal, async () => {
-      try {
-        const doc = await abortable(
-          this.#collection.findOneAndUpdate(
-            clockFilter(),
-            { $inc: { time: Long.ZERO } },
-            {
-              upsert: true,
-              returnDocument: "after",
-              projection: PROJECTION,
-              writeConcern: this.#writeConcern,
-            },
-          ),
-          signal,
-        );
+      for (let attempt = 1; ; attempt++) {
+        let doc: Document | null;
+        try {
+          doc = await this.#upsert(signal);
+        } catch (err) {
+          // The filter missed an existing document: either another process created it a
+          // moment ago, or its time is not an integer (then decoding reports it as corrupt).
+          if (mongoCode(err) !== 11000) throw err;
+          const found = await this.#find(signal);
+          if (found !== null) return this.#decode("ensure", found);
+          // Not visible to this read yet (another process's insert not yet majority
+          // committed, or removed again): upsert again rather than read nothing.
+          if (attempt >= ENSURE_ATTEMPTS) throw err;
+          continue;
+        }
         if (doc === null) throw new StoreError(KIND, "ensure", "the upsert returned no document");
-        return this.#decode("ensure", doc);
-      } catch (err) {
-        // The filter missed an existing document: either another process created it a
-        // moment ago, or its time is not an integer (then decoding reports it as corrupt).
-        if (mongoCode(err) !== 11000) throw err;
-        const doc = await this.#find(signal);
-        if (doc === null) throw err;
+        // A retried findAndModify is answered from the oplog without the projection, so the
+        // computed timeType may be missing: then the stored type is read instead.
+        if (doc.timeType === undefined) doc = await this.#find(signal);
+        if (doc === null) throw new StoreError(KIND, "ensure", "the clock document disappeared");
         return this.#decode("ensure", doc);
       }
     });
+  }
+
+  #upsert(signal: AbortSignal | undefined): Promise<Document | null> {
+    return this.#exclusive(() =>
+      abortable(
+        this.#collection.findOneAndUpdate(
+          clockFilter(),
+          { $inc: { time: Long.ZERO } },
+          {
+            upsert: true,
+            returnDocument: "after",
+            projection: PROJECTION,
+            writeConcern: this.#writeConcern,
+            session: this.#session,
+          },
+        ),
+        signal,
+      ),
+    );
   }
 
   compareAndSwap(old: bigint, next: bigint, signal?: AbortSignal): Promise<boolean> {
@@ -190,13 +236,15 @@ export class MongoStore implements ClockStore {
       }
       // A negative `old` can only match a corrupt record, which is never overwritten.
       if (old < 0n || old > INT64_MAX) return false;
-      const result = await abortable(
-        this.#collection.updateOne(
-          clockFilter({ $eq: Long.fromBigInt(old) }),
-          { $set: { time: Long.fromBigInt(next) } },
-          { writeConcern: this.#writeConcern },
+      const result = await this.#exclusive(() =>
+        abortable(
+          this.#collection.updateOne(
+            clockFilter({ $eq: Long.fromBigInt(old) }),
+            { $set: { time: Long.fromBigInt(next) } },
+            { writeConcern: this.#writeConcern, session: this.#session },
+          ),
+          signal,
         ),
-        signal,
       );
       return result.matchedCount === 1;
     });
@@ -224,7 +272,20 @@ export class MongoStore implements ClockStore {
   async close(): Promise<void> {
     if (!this.#calls.close()) return;
     this.#closing.abort(new ClosedError("mongodb store"));
+    await this.#session?.endSession().catch(noop);
     await this.#onClose?.();
+  }
+
+  /** Runs `write` once the write in flight, if any, has settled. */
+  #exclusive<T>(write: () => Promise<T>): Promise<T> {
+    const prior = this.#writing;
+    const run = prior ? prior.then(write, write) : write();
+    const settled = run.then(noop, noop);
+    this.#writing = settled;
+    void settled.then(() => {
+      if (this.#writing === settled) this.#writing = undefined;
+    });
+    return run;
   }
 
   #find(signal: AbortSignal | undefined): Promise<Document | null> {
@@ -234,6 +295,7 @@ export class MongoStore implements ClockStore {
         projection: PROJECTION,
         readConcern: this.#readConcern,
         readPreference: ReadPreference.primary,
+        session: this.#session,
         signal,
       },
     );
@@ -242,6 +304,14 @@ export class MongoStore implements ClockStore {
   /** The stored time of a document read or returned by the server, checked. */
   #decode(operation: string, doc: Document): bigint {
     const { time, timeType } = doc;
+    if (timeType === undefined) {
+      throw new StoreError(
+        KIND,
+        operation,
+        `the server answered without the projected field timeType, so the stored type of time in ${this.namespace} is unknown`,
+        { retryable: false },
+      );
+    }
     if (timeType === "long" || timeType === "int") {
       const exact = exactInteger(time);
       if (exact !== undefined) return checkStoredTime(exact, KIND, operation);
@@ -264,6 +334,18 @@ export class MongoStore implements ClockStore {
   #run<T>(operation: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
     return this.#calls.run(operation, signal, fn);
   }
+}
+
+/**
+ * The client to start the store's session on: the one given, else the collection's own
+ * (`collection.client`, which the official driver sets though its typings leave it out).
+ */
+function sessionClient(collection: Collection<Document>, client?: MongoClient) {
+  const own = (collection as unknown as { client?: unknown }).client;
+  const found = client ?? own;
+  return typeof (found as MongoClient | undefined)?.startSession === "function"
+    ? (found as MongoClient)
+    : undefined;
 }
 
 function positive(field: string, value: number | undefined, fallback: number): number {

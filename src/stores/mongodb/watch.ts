@@ -31,9 +31,11 @@ export interface WatchClockOptions {
  * what was yielded before.
  *
  * The driver resumes a change stream by itself after one failure; when that fails too
- * (the server is away longer), the stream is opened again after growing pauses (up to
- * 2 s) until the signal aborts, and the clock is read each time it opens, so no change
- * is lost in between. A corrupt record, a refused login or a closed store end the watch.
+ * (the server is away longer), or the server closed the stream (an invalidate event: the
+ * collection or its database was dropped, or the collection renamed), the stream is opened
+ * again after growing pauses (up to 2 s) until the signal aborts, and the clock is read each
+ * time it opens, so no change is lost in between. A corrupt record, a refused login or a
+ * closed store end the watch.
  */
 export function watchClock(signal: AbortSignal, options: WatchClockOptions): AsyncIterable<bigint> {
   const { collection, documentId, read, pollIntervalMs, maxAwaitTimeMs, closing, wrap } = options;
@@ -48,9 +50,14 @@ export function watchClock(signal: AbortSignal, options: WatchClockOptions): Asy
       // between the caller's first read (or the last stream's end) and this start goes unseen.
       await stream.tryNext();
       await check();
-      backoff.reset();
       while (!stopped.aborted) {
-        if (await stream.tryNext()) await check();
+        if (await stream.tryNext()) {
+          backoff.reset();
+          await check();
+        } else if (stream.closed) {
+          // Invalidated: the driver's tryNext now answers null at once, forever, without I/O.
+          return;
+        }
       }
     };
     const backoff = new Backoff();
@@ -68,6 +75,7 @@ export function watchClock(signal: AbortSignal, options: WatchClockOptions): Asy
             maxAwaitTimeMS: maxAwaitTimeMs,
           });
           await follow(current).finally(() => current?.close().catch(() => {}));
+          if (!(await sleep(backoff.next(), stopped))) return;
         } catch (err) {
           if (stopped.aborted) return;
           if (!polling && NO_CHANGE_STREAMS.has(mongoCode(err) ?? -1)) {
