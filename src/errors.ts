@@ -96,11 +96,14 @@ export class StoreError extends GlobalClockError {
   }
 }
 
-/** The stored clock record is not a valid int64 nanosecond count. It is never overwritten. */
+/**
+ * A stored record does not decode: the clock's time is not a non-negative int64, or a
+ * lease's fields are not what a lease holds. It is never overwritten.
+ */
 export class CorruptRecordError extends StoreError {
   override name = "CorruptRecordError";
-  constructor(store: string, operation: string, detail: string) {
-    super(store, operation, `corrupt clock record: ${detail}; it was left untouched`, {
+  constructor(store: string, operation: string, detail: string, record = "clock record") {
+    super(store, operation, `corrupt ${record}: ${detail}; it was left untouched`, {
       retryable: false,
     });
   }
@@ -129,6 +132,48 @@ export class ClockRecordMissingError extends StoreError {
       { retryable: false },
     );
     this.lastSeen = lastSeen;
+  }
+}
+
+/** What a lease error says about the lease as it was read. */
+export interface LeaseState {
+  readonly name: string;
+  readonly holder: string;
+  readonly token: bigint;
+  readonly expiry: bigint;
+  readonly pinned: boolean;
+}
+
+/**
+ * A claim found the lease held by someone else, not expired at the global time read. The
+ * caller may infer it is not theirs; wait (Leases.waitUntilExpired) or give up.
+ */
+export class LeaseHeldError extends GlobalClockError {
+  override name = "LeaseHeldError";
+  readonly lease: LeaseState;
+  /** The global time the claim judged expiry against. */
+  readonly time: bigint;
+  constructor(lease: LeaseState, time: bigint) {
+    super(
+      `lease ${quote(lease.name)} is held by ${quote(lease.holder)} (token ${lease.token}) ${lease.pinned ? "and pinned" : `until global time ${lease.expiry} ns, ${lease.expiry - time} ns from now`}`,
+    );
+    this.lease = lease;
+    this.time = time;
+  }
+}
+
+/**
+ * An extend or revoke found the lease no longer this holder's (another took it, or it was
+ * revoked), or a lease's deadline passed before it was extended. The caller must stop
+ * acting on it: it is, or may soon be, someone else's.
+ */
+export class LeaseLostError extends GlobalClockError {
+  override name = "LeaseLostError";
+  /** The lease as stored now, if it was read. */
+  readonly lease: LeaseState | undefined;
+  constructor(name: string, why: string, lease?: LeaseState) {
+    super(`lease ${quote(name)} was lost: ${why}`);
+    this.lease = lease;
   }
 }
 

@@ -9,11 +9,23 @@ export {
   InvalidDurationError,
   InvalidUpdaterError,
   isFatal,
+  LeaseHeldError,
+  LeaseLostError,
+  type LeaseState,
   OutOfSyncUpdateError,
   StoreError,
   type StoreErrorOptions,
 } from "./errors.js";
 export { checkHistory, type Sample } from "./history.js";
+export type {
+  LeaseContext,
+  LeaseFields,
+  LeaseRecord,
+  LeaseStore,
+} from "./lease-store.js";
+export { DEFAULT_MAX_STEP, type LeaseInfo, MIN_DURATION_STEPS } from "./leases/info.js";
+export { Lease } from "./leases/lease.js";
+export { type CallOptions, Leases, type LeasesOptions, openLeases } from "./leases/leases.js";
 export { DEFAULT_STORE_URL, openReader, openStore, openUpdater } from "./open.js";
 export { Reader, type ReaderOptions, type WatchOptions } from "./reader.js";
 export {

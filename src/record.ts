@@ -1,4 +1,5 @@
 import { CorruptRecordError, quote } from "./errors.js";
+import type { LeaseRecord } from "./lease-store.js";
 import { INT64_MAX } from "./time.js";
 
 /**
@@ -31,4 +32,53 @@ export function describeValue(value: unknown): string {
   }
   if (typeof value === "string") return `a string (${quote(value, 40)})`;
   return `a ${typeof value} (${quote(String(value), 40)})`;
+}
+
+/** A lease record as a store decoded it, before checking: any field may be of any type. */
+export interface RawLease {
+  name: unknown;
+  holder: unknown;
+  token: unknown;
+  start: unknown;
+  expiry: unknown;
+  pins: unknown;
+  version: unknown;
+}
+
+/**
+ * Checks a lease record a store decoded. Integers may come as bigint or as a safe integer
+ * number; anything else (a negative time, a holder that is not a string, pins that are not
+ * a list of strings) is a CorruptRecordError naming the lease.
+ */
+export function checkLease(raw: RawLease, kind: string, operation: string): LeaseRecord {
+  const corrupt = (detail: string) =>
+    new CorruptRecordError(kind, operation, detail, `lease record ${quote(String(raw.name), 60)}`);
+  if (typeof raw.name !== "string") throw corrupt(`name is ${describeValue(raw.name)}`);
+  if (typeof raw.holder !== "string") throw corrupt(`holder is ${describeValue(raw.holder)}`);
+  const int = (field: string, value: unknown): bigint => {
+    const v =
+      typeof value === "bigint"
+        ? value
+        : typeof value === "number" && Number.isSafeInteger(value)
+          ? BigInt(value)
+          : undefined;
+    if (v === undefined) throw corrupt(`${field} is ${describeValue(value)}, not an integer`);
+    if (v < 0n || v > INT64_MAX) throw corrupt(`${field} ${v} is not a non-negative int64`);
+    return v;
+  };
+  const pins = raw.pins;
+  if (!Array.isArray(pins) || !pins.every((p) => typeof p === "string"))
+    throw corrupt(`pins are ${describeValue(pins)}, not a list of names`);
+  const record: LeaseRecord = {
+    name: raw.name,
+    holder: raw.holder,
+    token: int("token", raw.token),
+    start: int("start", raw.start),
+    expiry: int("expiry", raw.expiry),
+    pins: Object.freeze([...pins]),
+    version: int("version", raw.version),
+  };
+  if (record.start > record.expiry)
+    throw corrupt(`start ${record.start} is after expiry ${record.expiry}`);
+  return Object.freeze(record);
 }

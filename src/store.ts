@@ -1,3 +1,5 @@
+import type { LeaseStore } from "./lease-store.js";
+
 /**
  * The seam. A ClockStore keeps one record, the global time in nanoseconds, and offers
  * exactly the operations the clock needs. Stores translate; all clock logic lives above.
@@ -27,6 +29,8 @@ export interface ClockStore {
    * Stores that cannot push leave it out; callers then poll `read`.
    */
   watch?(signal: AbortSignal): AsyncIterable<bigint>;
+  /** Lease records beside the clock (src/lease-store.ts), on the same connection. */
+  readonly leases?: LeaseStore;
   close(): Promise<void>;
 }
 

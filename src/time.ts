@@ -28,3 +28,15 @@ export function formatGlobalTime(time: GlobalTime): string {
   const fraction = (time % 1_000_000_000n).toString().padStart(9, "0");
   return `${iso.slice(0, 19)}.${fraction}Z`;
 }
+
+/** The later of two global times (Math.max takes no bigints). */
+export function later(a: GlobalTime, b: GlobalTime): GlobalTime {
+  if (a > b) return a;
+  return b;
+}
+
+/** The earlier of two global times. */
+export function earlier(a: GlobalTime, b: GlobalTime): GlobalTime {
+  if (a < b) return a;
+  return b;
+}

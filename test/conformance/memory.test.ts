@@ -1,5 +1,6 @@
 import { MemoryStore } from "../../src/index.js";
 import { memoryCell } from "../../src/stores/memory/index.js";
+import { leaseConformance } from "./leases-suite.js";
 import { conformance } from "./suite.js";
 
 let n = 0;
@@ -18,6 +19,35 @@ conformance("memory", async () => {
       cell.value = -5n;
     },
     raw: async () => cell.value,
+    close: async () => {},
+  };
+});
+
+leaseConformance("memory", async () => {
+  const name = `lease-conformance-${process.pid}-${n++}`;
+  const cell = memoryCell(name);
+  return {
+    open: async () => new MemoryStore(name),
+    reset: async () => {
+      cell.value = undefined;
+      cell.maxStep = undefined;
+      cell.leases.clear();
+    },
+    deleteClock: async () => {
+      cell.value = undefined;
+    },
+    plantCorruptLease: async (lease) => {
+      cell.leases.set(lease, {
+        name: lease,
+        holder: "alice",
+        token: -1n,
+        start: 0n,
+        expiry: 5n,
+        pins: [],
+        version: 1n,
+      });
+    },
+    rawLease: async (lease) => structuredClone(cell.leases.get(lease)),
     close: async () => {},
   };
 });

@@ -1,31 +1,15 @@
 import { splitOpaqueUrl, urlOptions } from "../../config.js";
 import { ClosedError } from "../../errors.js";
 import { latestValues } from "../../push.js";
-import { checkStoredTime, wrongType } from "../../record.js";
+
 import type { ClockStore, OpenOptions } from "../../store.js";
 import { StoreCalls } from "../call.js";
+import { type MemoryCell, memoryCell, newCell } from "./cell.js";
+import { cellTime, MemoryLeases } from "./leases.js";
 
-/** One clock record in this process. `value` is unknown so tests can plant corrupt data. */
-export interface MemoryCell {
-  value: unknown;
-  readonly listeners: Set<(time: bigint) => void>;
-}
+export { type MemoryCell, memoryCell } from "./cell.js";
 
 const KIND = "memory";
-const named = new Map<string, MemoryCell>();
-
-/**
- * The cell behind `memory:NAME`, shared by every store opened on that name in this
- * process. Exposed for tests that need to plant a corrupt record.
- */
-export function memoryCell(name: string): MemoryCell {
-  let cell = named.get(name);
-  if (!cell) {
-    cell = { value: undefined, listeners: new Set() };
-    named.set(name, cell);
-  }
-  return cell;
-}
 
 // Nothing here can fail but a corrupt cell, which is already a StoreError.
 const explain = (err: unknown) => ({ message: String(err), retryable: false });
@@ -40,9 +24,11 @@ export class MemoryStore implements ClockStore {
   readonly #calls = new StoreCalls({ kind: KIND, explain });
   readonly #watches = new Set<() => void>();
   readonly #read = () => this.#current("read");
+  readonly leases: MemoryLeases;
 
   constructor(name?: string) {
-    this.#cell = name ? memoryCell(name) : { value: undefined, listeners: new Set() };
+    this.#cell = name ? memoryCell(name) : newCell();
+    this.leases = new MemoryLeases(this.#cell, this.#calls);
   }
 
   read(signal?: AbortSignal): Promise<bigint | undefined> {
@@ -84,10 +70,7 @@ export class MemoryStore implements ClockStore {
   }
 
   #current(operation: string): bigint | undefined {
-    const value = this.#cell.value;
-    if (value === undefined) return undefined;
-    if (typeof value !== "bigint") throw wrongType(KIND, operation, value);
-    return checkStoredTime(value, KIND, operation);
+    return cellTime(this.#cell.value, operation);
   }
 
   #set(time: bigint): void {

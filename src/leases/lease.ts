@@ -1,0 +1,157 @@
+import type { DurationInput } from "../duration.js";
+import { LeaseLostError } from "../errors.js";
+import type { WorkerClock } from "../worker-clock.js";
+import { DRIFT_DIVISOR } from "./info.js";
+
+/** What a claim or extend established, and when (the holder's monotonic clock). */
+export interface Grant {
+  readonly name: string;
+  readonly holder: string;
+  readonly token: bigint;
+  readonly start: bigint;
+  readonly expiry: bigint;
+  /** The cluster's maxStep, read with the lease. */
+  readonly maxStep: bigint;
+  /** The global time read, no earlier than `t0`. */
+  readonly time: bigint;
+  /** The holder's monotonic time taken before anything was read. */
+  readonly t0: bigint;
+}
+
+/** What a Lease needs from the Leases that made it. */
+export interface LeaseOwner {
+  readonly clock: WorkerClock;
+  renew(grant: Grant, duration: DurationInput, signal?: AbortSignal): Promise<Grant>;
+  release(grant: Grant, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * The holder's deadline (DESIGN §7): a rival can win only once it reads a global time at
+ * or past `expiry`; global time moves at most (elapsed + maxStep) in real time, and was at
+ * least `time` at `t0`. So no rival wins before `t0 + (expiry − time) − maxStep`, less the
+ * allowance for this machine's clock running slow.
+ */
+export function deadlineOf(grant: Grant): bigint {
+  const left = grant.expiry - grant.time;
+  return grant.t0 + left - grant.maxStep - left / DRIFT_DIVISOR;
+}
+
+/**
+ * A held lease. `token` is the fencing token to hand to whatever the lease guards.
+ * `deadline` is on this process's monotonic clock (`process.hrtime.bigint()`): the holder
+ * must stop acting on the lease by then, and `signal` fires then, unless the lease was
+ * extended in time. No wall clock is ever consulted.
+ */
+export class Lease {
+  readonly #owner: LeaseOwner;
+  readonly #controller = new AbortController();
+  #grant: Grant;
+  #deadline: bigint;
+  #timer: AbortController | undefined;
+
+  constructor(owner: LeaseOwner, grant: Grant) {
+    this.#owner = owner;
+    this.#grant = grant;
+    this.#deadline = deadlineOf(grant);
+    this.#arm();
+  }
+
+  get name(): string {
+    return this.#grant.name;
+  }
+  get holder(): string {
+    return this.#grant.holder;
+  }
+  /** The fencing token: greater than any earlier holder's. */
+  get token(): bigint {
+    return this.#grant.token;
+  }
+  /** Global time the holder took the lease. */
+  get start(): bigint {
+    return this.#grant.start;
+  }
+  /** Global time from which others may take it. */
+  get expiry(): bigint {
+    return this.#grant.expiry;
+  }
+  /** The cluster's maxStep the deadline was computed with. */
+  get maxStep(): bigint {
+    return this.#grant.maxStep;
+  }
+  /** Monotonic time (ns, this process) by which the holder must stop acting on the lease. */
+  get deadline(): bigint {
+    return this.#deadline;
+  }
+  /** Fires at the deadline, or when the lease is released; the reason says which. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+  /** True until the deadline passes or the lease is released. */
+  get held(): boolean {
+    return !this.#controller.signal.aborted;
+  }
+  /** Nanoseconds left until the deadline (negative once it passed). */
+  remaining(): bigint {
+    return this.#deadline - this.#owner.clock.now();
+  }
+
+  /**
+   * Extends the lease (never shortening it): the new expiry is the greater of the old one
+   * and the global time read now plus `duration`. Throws LeaseLostError if the deadline
+   * passed first (the holder had to stop; claim it again) or another took the lease.
+   */
+  async extend(duration: DurationInput, signal?: AbortSignal): Promise<this> {
+    if (!this.held) throw this.#gone();
+    const grant = await this.#owner.renew(this.#grant, duration, signal);
+    if (!this.held) throw this.#gone(); // the deadline passed while the write was in flight
+    this.#grant = grant;
+    const deadline = deadlineOf(grant);
+    if (deadline > this.#deadline) {
+      this.#deadline = deadline;
+      this.#arm();
+    }
+    return this;
+  }
+
+  /** Releases the lease so another may take it at once; the token is kept, never reused. */
+  async release(signal?: AbortSignal): Promise<void> {
+    this.#stop(new LeaseLostError(this.name, "it was released by its holder"));
+    await this.#owner.release(this.#grant, signal);
+  }
+
+  /** `await using lease = await leases.claim(…)` releases it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release().catch((err: unknown) => {
+      if (!(err instanceof LeaseLostError)) throw err;
+    });
+  }
+
+  #gone(): LeaseLostError {
+    const reason = this.#controller.signal.reason;
+    return reason instanceof LeaseLostError
+      ? reason
+      : new LeaseLostError(this.name, "its deadline passed before it was extended");
+  }
+
+  #arm(): void {
+    this.#timer?.abort();
+    const timer = new AbortController();
+    this.#timer = timer;
+    const wait = this.#deadline - this.#owner.clock.now();
+    void this.#owner.clock.sleep(wait > 0n ? wait : 0n, timer.signal).then((fired) => {
+      if (fired) {
+        this.#stop(
+          new LeaseLostError(
+            this.name,
+            "its deadline passed before it was extended; the holder must stop acting on it",
+          ),
+        );
+      }
+    });
+  }
+
+  #stop(reason: LeaseLostError): void {
+    this.#timer?.abort();
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+}

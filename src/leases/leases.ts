@@ -1,0 +1,365 @@
+import { type DurationInput, formatDuration, toNanoseconds } from "../duration.js";
+import {
+  ClockRecordMissingError,
+  ClosedError,
+  ConfigError,
+  LeaseHeldError,
+  LeaseLostError,
+  type LeaseState,
+} from "../errors.js";
+import type { LeaseContext, LeaseFields, LeaseRecord, LeaseStore } from "../lease-store.js";
+import { openStore } from "../open.js";
+import type { ClockStore, OpenOptions } from "../store.js";
+import { earlier, later } from "../time.js";
+import { monotonicClock, type WorkerClock } from "../worker-clock.js";
+import { DEFAULT_MAX_STEP, isFree, type LeaseInfo, leaseInfo, MIN_DURATION_STEPS } from "./info.js";
+import { type Grant, Lease, type LeaseOwner } from "./lease.js";
+import { checkLeaseText } from "./validate.js";
+import { waitUntilFree } from "./wait.js";
+
+export interface LeasesOptions {
+  /** Monotonic time and timers; real ones by default. */
+  clock?: WorkerClock;
+  /**
+   * Stored as the cluster's maxStep when none is stored yet (the first holder or worker
+   * decides it). Default 1.5 s, the workers' default.
+   */
+  maxStep?: DurationInput;
+  /** How often a wait reads the store when the store cannot push. Default 250 ms. */
+  pollInterval?: DurationInput;
+  /** Called once by close(), e.g. to close the store the leases were opened on. */
+  onClose?: () => void | Promise<void>;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** Writes lost to a concurrent write before a claim gives up (each re-reads first). */
+const ATTEMPTS = 8;
+
+/** One read of a lease with the clock and maxStep, and when it began. */
+interface Snapshot extends LeaseContext {
+  readonly t0: bigint;
+  readonly lease: LeaseRecord | undefined;
+}
+
+/**
+ * Leases judged against global time (DESIGN §7), kept beside the clock in the same store.
+ *
+ * What each outcome lets the caller infer:
+ * - a Lease: held until at least its `deadline` (this process's monotonic clock), fenced
+ *   by its `token`;
+ * - LeaseHeldError: not held by the caller; someone else holds it until at least its expiry;
+ * - LeaseLostError (extend, revoke): not held by the caller any more;
+ * - any other error (StoreError: a timeout, a lost connection): no inference; treat the
+ *   lease as not held. A claim by the same holder may be retried safely.
+ */
+export class Leases {
+  readonly clock: WorkerClock;
+  readonly #store: ClockStore;
+  readonly #leases: LeaseStore;
+  readonly #defaultMaxStep: bigint;
+  readonly #pollInterval: bigint;
+  readonly #onClose: (() => void | Promise<void>) | undefined;
+  readonly #owner: LeaseOwner;
+  #closed = false;
+
+  constructor(store: ClockStore, options: LeasesOptions = {}) {
+    if (!store)
+      throw new ConfigError("store", "missing store: pass a ClockStore, e.g. openStore(url)");
+    if (!store.leases) {
+      throw new ConfigError("store", `the ${store.kind} store keeps no leases`);
+    }
+    this.#store = store;
+    this.#leases = store.leases;
+    this.clock = options.clock ?? monotonicClock;
+    this.#defaultMaxStep = toNanoseconds(options.maxStep ?? DEFAULT_MAX_STEP, "maxStep");
+    if (this.#defaultMaxStep <= 0n) throw new ConfigError("maxStep", "maxStep must be > 0");
+    this.#pollInterval = toNanoseconds(options.pollInterval ?? 250, "pollInterval");
+    if (this.#pollInterval <= 0n) throw new ConfigError("pollInterval", "pollInterval must be > 0");
+    this.#onClose = options.onClose;
+    this.#owner = {
+      clock: this.clock,
+      renew: (grant, duration, signal) =>
+        this.#extend(grant.name, grant.holder, grant.token, duration, signal),
+      release: (grant, signal) => this.revoke(grant.name, grant.holder, grant.token, { signal }),
+    };
+  }
+
+  /**
+   * Takes the lease `name` for `holder` for `duration` of global time. The same holder
+   * claiming again extends it (never shortening it) with the same token; a new holder gets
+   * the previous token + 1. Throws LeaseHeldError while another holds it.
+   */
+  async claim(
+    name: string,
+    holder: string,
+    duration: DurationInput,
+    options: CallOptions = {},
+  ): Promise<Lease> {
+    checkLeaseText("name", name);
+    checkLeaseText("holder", holder);
+    const d = toNanoseconds(duration, "duration");
+    const grant = await this.#write(name, options.signal, async (snap) => {
+      const maxStep = await this.#maxStepOf(snap, d, options.signal);
+      const time = await this.#clockOf(snap, options.signal);
+      const r = snap.lease;
+      if (r && r.holder !== holder && !isFree(r, time)) throw new LeaseHeldError(state(r), time);
+      const same = r?.holder === holder;
+      const fields: LeaseFields = {
+        name,
+        holder,
+        token: !r ? 1n : same ? r.token : r.token + 1n,
+        start: same && r ? r.start : time,
+        expiry: same && r ? later(r.expiry, time + d) : time + d,
+        pins: r?.pins ?? [],
+      };
+      return { fields, grant: { ...fields, maxStep, time, t0: snap.t0 } };
+    });
+    return new Lease(this.#owner, grant);
+  }
+
+  /**
+   * Extends a lease the caller holds (`token` from its claim): the expiry becomes the
+   * greater of the stored one and now + `duration`. LeaseLostError if it is not theirs.
+   */
+  async extend(
+    name: string,
+    holder: string,
+    token: bigint,
+    duration: DurationInput,
+    options: CallOptions = {},
+  ): Promise<Lease> {
+    return new Lease(
+      this.#owner,
+      await this.#extend(name, holder, token, duration, options.signal),
+    );
+  }
+
+  /**
+   * Releases a lease the caller holds: the holder becomes "" and the token is kept, so the
+   * next holder's is greater. Releasing one already released by the caller is a no-op;
+   * LeaseLostError if another holds it now.
+   */
+  async revoke(
+    name: string,
+    holder: string,
+    token: bigint,
+    options: CallOptions = {},
+  ): Promise<void> {
+    checkLeaseText("name", name);
+    checkLeaseText("holder", holder);
+    await this.#write(name, options.signal, async (snap) => {
+      const r = snap.lease;
+      if (r && r.holder === "" && r.token === token) return undefined; // released already
+      const time = snap.time ?? 0n;
+      this.#mustHold(name, holder, token, r);
+      const held = r as LeaseRecord;
+      const expiry = earlier(time, held.expiry);
+      const start = earlier(held.start, expiry);
+      return { fields: { ...fields(held), holder: "", start, expiry }, grant: undefined };
+    });
+  }
+
+  /** Pins the lease for `entity`: a pinned lease does not expire (Juju's pin). */
+  async pin(name: string, entity: string, options: CallOptions = {}): Promise<void> {
+    checkLeaseText("name", name);
+    checkLeaseText("entity", entity);
+    await this.#write(name, options.signal, async (snap) => {
+      const r = snap.lease;
+      if (r?.pins.includes(entity)) return undefined;
+      const time = snap.time ?? 0n;
+      const base = r
+        ? fields(r)
+        : { name, holder: "", token: 0n, start: time, expiry: time, pins: [] };
+      return { fields: { ...base, pins: [...base.pins, entity] }, grant: undefined };
+    });
+  }
+
+  /** Removes `entity`'s pin; the lease expires again once no pin is left. */
+  async unpin(name: string, entity: string, options: CallOptions = {}): Promise<void> {
+    checkLeaseText("name", name);
+    checkLeaseText("entity", entity);
+    await this.#write(name, options.signal, async (snap) => {
+      const r = snap.lease;
+      if (!r?.pins.includes(entity)) return undefined;
+      return {
+        fields: { ...fields(r), pins: r.pins.filter((p) => p !== entity) },
+        grant: undefined,
+      };
+    });
+  }
+
+  /** The lease as stored, judged against the stored global time; undefined if never claimed. */
+  async get(name: string, options: CallOptions = {}): Promise<LeaseInfo | undefined> {
+    checkLeaseText("name", name);
+    this.#checkOpen();
+    const snap = await this.#leases.readLease(name, options.signal);
+    return snap.lease && leaseInfo(snap.lease, snap.time ?? 0n);
+  }
+
+  /** Every lease whose name starts with `prefix`, by name. */
+  async list(prefix = "", options: CallOptions = {}): Promise<LeaseInfo[]> {
+    checkLeaseText("prefix", prefix);
+    this.#checkOpen();
+    const { time, leases } = await this.#leases.listLeases(prefix, options.signal);
+    return leases.map((r) => leaseInfo(r, time ?? 0n));
+  }
+
+  /**
+   * Resolves once the lease is free (released, or expired and unpinned) by the stored global
+   * time, with the lease as then read. Woken by the store's pushes where it has them.
+   */
+  async waitUntilExpired(name: string, options: CallOptions = {}): Promise<LeaseInfo | undefined> {
+    checkLeaseText("name", name);
+    this.#checkOpen();
+    return waitUntilFree(this.#store, name, {
+      clock: this.clock,
+      pollInterval: this.#pollInterval,
+      signal: options.signal,
+    });
+  }
+
+  /** The cluster's maxStep, as stored (stored now as the default if none was). */
+  async maxStep(options: CallOptions = {}): Promise<bigint> {
+    this.#checkOpen();
+    return this.#leases.ensureMaxStep(this.#defaultMaxStep, options.signal);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#onClose?.();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #extend(
+    name: string,
+    holder: string,
+    token: bigint,
+    duration: DurationInput,
+    signal: AbortSignal | undefined,
+  ): Promise<Grant> {
+    checkLeaseText("name", name);
+    checkLeaseText("holder", holder);
+    const d = toNanoseconds(duration, "duration");
+    return this.#write(name, signal, async (snap) => {
+      const maxStep = await this.#maxStepOf(snap, d, signal);
+      const time = await this.#clockOf(snap, signal);
+      this.#mustHold(name, holder, token, snap.lease);
+      const r = snap.lease as LeaseRecord;
+      const next = { ...fields(r), expiry: later(r.expiry, time + d) };
+      return { fields: next, grant: { ...next, maxStep, time, t0: snap.t0 } };
+    }) as Promise<Grant>;
+  }
+
+  /**
+   * Reads (t0 first), lets `decide` build the record, and writes it by compare-and-swap on
+   * the version read; a lost race re-reads and decides again. `decide` returns undefined
+   * when there is nothing to write.
+   */
+  async #write<T>(
+    name: string,
+    signal: AbortSignal | undefined,
+    decide: (snap: Snapshot) => Promise<{ fields: LeaseFields; grant: T } | undefined>,
+  ): Promise<T> {
+    this.#checkOpen();
+    for (let attempt = 1; ; attempt++) {
+      const t0 = this.clock.now(); // before anything is read
+      const snap: Snapshot = { t0, ...(await this.#leases.readLease(name, signal)) };
+      const decision = await decide(snap);
+      if (decision === undefined) return undefined as T;
+      const version = await this.#leases.writeLease(decision.fields, snap.lease?.version, signal);
+      if (version !== undefined) return decision.grant;
+      if (attempt >= ATTEMPTS) {
+        throw new LeaseLostError(
+          name,
+          `the record changed under ${ATTEMPTS} attempts in a row; another process is writing it`,
+        );
+      }
+    }
+  }
+
+  /** The cluster's maxStep, stored as the default if none was; refuses too short a lease. */
+  async #maxStepOf(snap: Snapshot, duration: bigint, signal?: AbortSignal): Promise<bigint> {
+    const maxStep =
+      snap.maxStep ?? (await this.#leases.ensureMaxStep(this.#defaultMaxStep, signal));
+    if (duration < MIN_DURATION_STEPS * maxStep) {
+      throw new ConfigError(
+        "duration",
+        `a lease of ${formatDuration(duration)} is too short: global time may jump up to the cluster's maxStep (${formatDuration(maxStep)}) at once, so a lease must last at least ${MIN_DURATION_STEPS} × maxStep (${formatDuration(MIN_DURATION_STEPS * maxStep)})`,
+      );
+    }
+    return maxStep;
+  }
+
+  /**
+   * The global time to judge against. A missing clock record is the epoch only while no
+   * lease shows a later time (the clock never ran): then the record is made, as a new
+   * clock's first updater makes it. If a lease was taken at a later time, the clock was
+   * deleted, and going back to the epoch would keep every lease held for as long as the
+   * clock had run.
+   */
+  async #clockOf(snap: Snapshot, signal?: AbortSignal): Promise<bigint> {
+    if (snap.time !== undefined) return snap.time;
+    const seen = snap.lease ? snap.lease.start : 0n;
+    if (seen > 0n) throw new ClockRecordMissingError(this.#store.kind, "claim", seen);
+    await this.#store.ensure(signal);
+    return 0n;
+  }
+
+  #mustHold(name: string, holder: string, token: bigint, r: LeaseRecord | undefined): void {
+    if (!r || r.holder === "") throw new LeaseLostError(name, "it was released", r && state(r));
+    if (r.holder !== holder || r.token !== token) {
+      throw new LeaseLostError(
+        name,
+        `it is held by ${JSON.stringify(r.holder)} with token ${r.token} now`,
+        state(r),
+      );
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError("leases");
+  }
+}
+
+function fields(r: LeaseRecord): LeaseFields {
+  return {
+    name: r.name,
+    holder: r.holder,
+    token: r.token,
+    start: r.start,
+    expiry: r.expiry,
+    pins: r.pins,
+  };
+}
+
+function state(r: LeaseRecord): LeaseState {
+  return {
+    name: r.name,
+    holder: r.holder,
+    token: r.token,
+    expiry: r.expiry,
+    pinned: r.pins.length > 0,
+  };
+}
+
+/** Opens a store (for writing) and Leases on it; closing the leases closes the store. */
+export async function openLeases(
+  url?: string,
+  options: Omit<LeasesOptions, "onClose"> & OpenOptions = {},
+): Promise<Leases> {
+  const { signal, readOnly: _ignored, ...rest } = options;
+  const store = await openStore(url, { signal });
+  try {
+    return new Leases(store, { ...rest, onClose: () => store.close() });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,88 @@
+import type { LeaseContext, LeaseRecord } from "../lease-store.js";
+import type { ClockStore } from "../store.js";
+import type { WorkerClock } from "../worker-clock.js";
+import { isFree, type LeaseInfo, leaseInfo } from "./info.js";
+
+/** The longest a wait sleeps between reads when nothing wakes it: a stalled clock's pace. */
+const MIN_SLEEP = 5_000_000n;
+
+/**
+ * Resolves once lease `name` is free by the stored global time. Between reads it sleeps
+ * until the soonest of: a pushed change of the lease (a release) or of the clock, and the
+ * real time global time needs at least to reach the expiry (it never runs faster than real
+ * time). Where the store pushes nothing it also reads every `pollInterval`.
+ */
+export async function waitUntilFree(
+  store: ClockStore,
+  name: string,
+  options: { clock: WorkerClock; pollInterval: bigint; signal: AbortSignal | undefined },
+): Promise<LeaseInfo | undefined> {
+  const leases = store.leases;
+  if (!leases) throw new Error(`the ${store.kind} store keeps no leases`);
+  const { clock, pollInterval } = options;
+  const stop = new AbortController();
+  const outer = options.signal;
+  const onAbort = () => stop.abort(outer?.reason);
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener("abort", onAbort, { once: true });
+  const wakeup = new Wakeup();
+  // Subscribed before the first read, so that no change between the two goes unseen.
+  const pushed = [
+    leases.watchLeases && follow(leases.watchLeases(name, stop.signal), wakeup),
+    store.watch && follow(store.watch(stop.signal), wakeup),
+  ].filter(Boolean).length;
+  try {
+    for (;;) {
+      stop.signal.throwIfAborted();
+      const snap: LeaseContext & { lease: LeaseRecord | undefined } = await leases.readLease(
+        name,
+        stop.signal,
+      );
+      const time = snap.time ?? 0n;
+      if (isFree(snap.lease, time)) return snap.lease && leaseInfo(snap.lease, time);
+      const lease = snap.lease as LeaseRecord;
+      let wait = lease.pins.length > 0 ? pollInterval * 40n : lease.expiry - time;
+      if (pushed < 2 && wait > pollInterval) wait = pollInterval;
+      if (wait < MIN_SLEEP) wait = MIN_SLEEP;
+      const timer = new AbortController();
+      const woken = wakeup.next(timer.signal);
+      await Promise.race([clock.sleep(wait, AbortSignal.any([timer.signal, stop.signal])), woken]);
+      timer.abort();
+    }
+  } finally {
+    outer?.removeEventListener("abort", onAbort);
+    stop.abort();
+  }
+}
+
+/** Wakes `wakeup` at every value of `source`; a failed source is simply no longer followed. */
+function follow(source: AsyncIterable<unknown>, wakeup: Wakeup): true {
+  void (async () => {
+    for await (const _ of source) wakeup.notify();
+  })().catch(() => {});
+  return true;
+}
+
+/** A latch that remembers a notice given while nobody waited. */
+class Wakeup {
+  #pending = false;
+  #resolve: (() => void) | undefined;
+
+  notify(): void {
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    if (resolve) resolve();
+    else this.#pending = true;
+  }
+
+  next(signal: AbortSignal): Promise<void> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.#resolve = resolve;
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  }
+}

@@ -1,0 +1,92 @@
+import type { LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
+import { latestValues } from "../../push.js";
+import { checkLease, checkStoredTime, type RawLease, wrongType } from "../../record.js";
+import type { StoreCalls } from "../call.js";
+import type { MemoryCell } from "./cell.js";
+
+const KIND = "memory";
+
+/** The stored time of a cell's clock (or maxStep), checked as every store checks it. */
+export function cellTime(value: unknown, operation: string): bigint | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "bigint") throw wrongType(KIND, operation, value);
+  return checkStoredTime(value, KIND, operation);
+}
+
+/** Leases in a memory cell, beside its clock. */
+export class MemoryLeases implements LeaseStore {
+  readonly #cell: MemoryCell;
+  readonly #calls: StoreCalls;
+
+  constructor(cell: MemoryCell, calls: StoreCalls) {
+    this.#cell = cell;
+    this.#calls = calls;
+  }
+
+  readLease(name: string, signal?: AbortSignal) {
+    return this.#calls.run("readLease", signal, () => ({
+      ...this.#context("readLease"),
+      lease: this.#lease(name, "readLease"),
+    }));
+  }
+
+  listLeases(prefix: string, signal?: AbortSignal) {
+    return this.#calls.run("listLeases", signal, () => ({
+      ...this.#context("listLeases"),
+      leases: [...this.#cell.leases.keys()]
+        .filter((name) => name.startsWith(prefix))
+        .sort()
+        .map((name) => this.#lease(name, "listLeases") as LeaseRecord),
+    }));
+  }
+
+  writeLease(lease: LeaseFields, version: bigint | undefined, signal?: AbortSignal) {
+    return this.#calls.run("writeLease", signal, () => {
+      const stored = this.#lease(lease.name, "writeLease"); // a corrupt record throws here
+      if (stored?.version !== version) return undefined;
+      const next = ++this.#cell.leaseVersion;
+      const raw: RawLease = { ...lease, pins: [...lease.pins], version: next };
+      this.#cell.leases.set(lease.name, raw);
+      for (const listener of this.#cell.leaseListeners) listener(lease.name);
+      return next;
+    });
+  }
+
+  ensureMaxStep(value: bigint, signal?: AbortSignal) {
+    return this.#calls.run("ensureMaxStep", signal, () => {
+      if (this.#cell.maxStep === undefined) this.#cell.maxStep = value;
+      return cellTime(this.#cell.maxStep, "ensureMaxStep") as bigint;
+    });
+  }
+
+  swapMaxStep(old: bigint, next: bigint, signal?: AbortSignal) {
+    return this.#calls.run("swapMaxStep", signal, () => {
+      if (old < 0n || this.#cell.maxStep !== old) return false;
+      this.#cell.maxStep = next;
+      return true;
+    });
+  }
+
+  watchLeases(prefix: string, signal: AbortSignal): AsyncIterable<void> {
+    this.#calls.checkOpen();
+    return latestValues<void>(signal, (push) => {
+      const listener = (name: string) => {
+        if (name.startsWith(prefix)) push();
+      };
+      this.#cell.leaseListeners.add(listener);
+      return () => this.#cell.leaseListeners.delete(listener);
+    });
+  }
+
+  #context(operation: string) {
+    return {
+      time: cellTime(this.#cell.value, operation),
+      maxStep: cellTime(this.#cell.maxStep, operation),
+    };
+  }
+
+  #lease(name: string, operation: string): LeaseRecord | undefined {
+    const raw = this.#cell.leases.get(name);
+    return raw === undefined ? undefined : checkLease(raw as RawLease, KIND, operation);
+  }
+}
