@@ -1,3 +1,4 @@
+import { formatDuration } from "./duration.js";
 import {
   ClockRecordMissingError,
   ConfigError,
@@ -188,8 +189,9 @@ export class UpdaterWorker {
       this.#highest < 0n
         ? await Updater.create(this.#store, { signal })
         : await Updater.resume(this.#store, { signal, lastSeen: this.#highest });
-    this.#healthy = true;
     this.#updater = updater;
+    await this.#checkMaxStep(signal);
+    this.#healthy = true;
     this.#observe(updater.time);
     if (this.#status.role !== "starting") this.#set({ role: "starting" });
     let base = this.#clock.now(); // the created view was confirmed by a read just now
@@ -253,6 +255,24 @@ export class UpdaterWorker {
     } finally {
       signal.removeEventListener("abort", stopWatching);
       watching.abort();
+    }
+  }
+
+  /**
+   * The cluster's maxStep is a fact every lease holder relies on (DESIGN §7): it is stored
+   * beside the clock (by the first worker or lease holder), and a worker that could step
+   * further refuses to run.
+   */
+  async #checkMaxStep(signal: AbortSignal): Promise<void> {
+    const leases = this.#store.leases;
+    if (!leases) return;
+    const mine = this.settings.maxStep;
+    const cluster = await leases.ensureMaxStep(mine, signal);
+    if (mine > cluster) {
+      throw new ConfigError(
+        "maxStep",
+        `this worker's maxStep (${formatDuration(mine)}) is larger than the cluster's (${formatDuration(cluster)}), which lease holders count on: run it with --max-step ${formatDuration(cluster)} or less (a shorter --interval), or raise the cluster's maxStep first (globalclock max-step --set)`,
+      );
     }
   }
 

@@ -2,7 +2,7 @@
 // restored backup), a deleted record, and failures no retry can mend.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { MemoryStore, StoreError, Updater } from "../../src/index.js";
+import { ConfigError, MemoryStore, StoreError, Updater } from "../../src/index.js";
 import { memoryCell } from "../../src/stores/memory/index.js";
 import { startUpdater } from "../../src/worker.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
@@ -175,5 +175,24 @@ describe("worker: failures no retry can mend", () => {
     await store.compareAndSwap(10n * S, 3n * S); // restored behind its back
     await assert.rejects(u.advance(S), /expected 10000000000ns, found 3000000000ns/);
     assert.equal(await u.advance(S), 4n * S);
+  });
+});
+
+describe("worker: the cluster's maxStep", () => {
+  test("the first worker stores its maxStep; one that could step further refuses to run", async () => {
+    const clock = new FakeClock();
+    const name = `maxstep-${process.pid}-${n++}`;
+    const first = startUpdater(new MemoryStore(name), { clock, interval: "1s" });
+    await clock.run(100, 10);
+    assert.equal(memoryCell(name).maxStep, 1_500_000_000n);
+    const smaller = startUpdater(new MemoryStore(name), { clock, interval: "500ms" });
+    const larger = startUpdater(new MemoryStore(name), { clock, interval: "2s" });
+    await clock.run(3_000, 10);
+    assert.equal(smaller.failure, undefined);
+    assert.ok(larger.failure instanceof ConfigError, String(larger.failure));
+    assert.equal((larger.failure as ConfigError).field, "maxStep");
+    assert.match(String(larger.failure), /maxStep \(3s\) is larger than the cluster's \(1\.5s\)/);
+    assert.equal(larger.snapshot().advances, 0, "it never advanced the clock");
+    await Promise.all([first.stop(), smaller.stop(), larger.stop()]);
   });
 });
