@@ -12,6 +12,7 @@ import { openStore } from "../open.js";
 import type { ClockStore, OpenOptions } from "../store.js";
 import { earlier, later } from "../time.js";
 import { monotonicClock, type WorkerClock } from "../worker-clock.js";
+import { Campaign, type CampaignOptions } from "./election.js";
 import { DEFAULT_MAX_STEP, isFree, type LeaseInfo, leaseInfo, MIN_DURATION_STEPS } from "./info.js";
 import { type Grant, Lease, type LeaseOwner } from "./lease.js";
 import { checkLeaseText } from "./validate.js";
@@ -219,6 +220,15 @@ export class Leases {
       pollInterval: this.#pollInterval,
       signal: options.signal,
     });
+  }
+
+  /**
+   * A leader election on lease `name` (see Campaign): claims it, renews it, steps down
+   * before its deadline when renewals fail, and releases it when stopped.
+   */
+  campaign(name: string, options: CampaignOptions): Campaign {
+    this.#checkOpen();
+    return new Campaign(this, name, options);
   }
 
   /** The cluster's maxStep, as stored (stored now as the default if none was). */

@@ -1,0 +1,107 @@
+// Leader election on a fake monotonic clock, with a real updater worker keeping global time.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  type Campaign,
+  type ElectionState,
+  Leases,
+  MemoryStore,
+  StoreError,
+} from "../../src/index.js";
+import { startUpdater } from "../../src/worker.js";
+import { FakeClock, settle } from "../helpers/fake-clock.js";
+
+let n = 0;
+
+function cluster() {
+  const clock = new FakeClock();
+  const name = `election-${process.pid}-${n++}`;
+  const worker = startUpdater(new MemoryStore(name), { clock, random: () => 0 });
+  const node = (holder: string) => {
+    const store = new MemoryStore(name);
+    const leases = new Leases(store, { clock });
+    const timeline: Array<{ at: bigint; state: ElectionState }> = [];
+    const campaign = leases.campaign("leader", { holder, duration: "9s" });
+    void (async () => {
+      for await (const state of campaign) timeline.push({ at: clock.now(), state });
+    })();
+    return { store, leases, campaign, timeline };
+  };
+  return { clock, worker, node };
+}
+
+const role = (c: Campaign) => c.state.role;
+
+describe("leader election", () => {
+  test("one leader; followers know it; a stopped leader hands over at once", async () => {
+    const { clock, worker, node } = cluster();
+    await settle();
+    const a = node("a");
+    await clock.run(100, 10);
+    const b = node("b");
+    await clock.run(100, 10);
+    assert.equal(role(a.campaign), "leader");
+    const follower = b.campaign.state;
+    assert.ok(follower.role === "follower" && follower.leader?.holder === "a");
+    assert.equal(follower.leader?.token, 1n);
+    await clock.run(30_000, 50); // a renews every 3 s; nothing changes
+    assert.equal(role(a.campaign), "leader");
+    assert.equal(role(b.campaign), "follower");
+    const lease = (a.campaign.state as { lease: { signal: AbortSignal } }).lease;
+    const stoppedAt = clock.now();
+    await a.campaign.stop();
+    assert.ok(lease.signal.aborted, "the old leader's signal fired");
+    await clock.run(20, 1);
+    const now = b.campaign.state;
+    assert.ok(now.role === "leader", `b is ${now.role}`);
+    assert.equal(now.lease.token, 2n);
+    const handover = (b.timeline.at(-1)?.at ?? 0n) - stoppedAt;
+    assert.ok(handover < 20_000_000n, `handover took ${handover} ns of (fake) time`);
+    await b.campaign.stop();
+    await worker.stop();
+  });
+
+  test("a leader whose renewals fail steps down at its deadline, before anyone can win", async () => {
+    const { clock, worker, node } = cluster();
+    await settle();
+    const a = node("a");
+    await clock.run(100, 10);
+    const b = node("b");
+    await clock.run(2_000, 10);
+    assert.equal(role(a.campaign), "leader");
+    const lease = (a.campaign.state as { lease: { signal: AbortSignal; deadline: bigint } }).lease;
+    // a's store stops answering its writes.
+    const leasesOfA = a.store.leases;
+    leasesOfA.writeLease = async () => {
+      throw new StoreError("memory", "writeLease", "injected: the store does not answer");
+    };
+    let demotedAt: bigint | undefined;
+    lease.signal.addEventListener("abort", () => {
+      demotedAt = clock.now();
+    });
+    await clock.run(20_000, 10);
+    assert.ok(demotedAt !== undefined, "a stepped down");
+    // The fake clock moves in 10 ms ticks: the deadline's timer fires at the first tick on or after it.
+    assert.ok(
+      demotedAt >= lease.deadline && demotedAt < lease.deadline + 10_000_000n,
+      "at its deadline",
+    );
+    assert.notEqual(role(a.campaign), "leader");
+    const bLeader = b.timeline.find((e) => e.state.role === "leader");
+    assert.ok(bLeader, "b took over");
+    assert.ok(bLeader.at > demotedAt, "b led only after a had stepped down");
+    assert.equal((bLeader.state as { lease: { token: bigint } }).lease.token, 2n);
+    await a.campaign.stop();
+    await b.campaign.stop();
+    await worker.stop();
+  });
+
+  test("options are validated", () => {
+    const leases = new Leases(new MemoryStore());
+    assert.throws(() => leases.campaign("", { holder: "a", duration: "9s" }), /invalid lease name/);
+    assert.throws(
+      () => leases.campaign("l", { holder: "a", duration: "9s", renewEvery: "9s" }),
+      /renewEvery must be greater than 0 and less than duration/,
+    );
+  });
+});
