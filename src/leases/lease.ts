@@ -86,9 +86,9 @@ export class Lease {
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
-  /** True until the deadline passes or the lease is released. */
+  /** True until the deadline passes (by the clock, whether or not its timer has fired yet) or the lease is released. */
   get held(): boolean {
-    return !this.#controller.signal.aborted;
+    return !this.#controller.signal.aborted && this.#owner.clock.now() < this.#deadline;
   }
   /** Nanoseconds left until the deadline (negative once it passed). */
   remaining(): bigint {
@@ -101,7 +101,12 @@ export class Lease {
    * passed first (the holder had to stop; claim it again) or another took the lease.
    */
   async extend(duration: DurationInput, signal?: AbortSignal): Promise<this> {
-    if (!this.held) throw this.#gone();
+    // `held` reads the clock, not only the timer: a process paused past its deadline may
+    // run this before the timer's callback has had its turn.
+    if (!this.held) {
+      this.#stop(this.#expired());
+      throw this.#gone();
+    }
     const grant = await this.#owner.renew(this.#grant, duration, signal);
     if (!this.held) throw this.#gone(); // the deadline passed while the write was in flight
     this.#grant = grant;
@@ -139,15 +144,15 @@ export class Lease {
     this.#timer = timer;
     const wait = this.#deadline - this.#owner.clock.now();
     void this.#owner.clock.sleep(wait > 0n ? wait : 0n, timer.signal).then((fired) => {
-      if (fired) {
-        this.#stop(
-          new LeaseLostError(
-            this.name,
-            "its deadline passed before it was extended; the holder must stop acting on it",
-          ),
-        );
-      }
+      if (fired) this.#stop(this.#expired());
     });
+  }
+
+  #expired(): LeaseLostError {
+    return new LeaseLostError(
+      this.name,
+      "its deadline passed before it was extended; the holder must stop acting on it",
+    );
   }
 
   #stop(reason: LeaseLostError): void {
