@@ -1,7 +1,16 @@
 import type { Command } from "commander";
 
 /** Exit codes, as documented in the README. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, outOfSync: 3 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, outOfSync: 3, lease: 4 } as const;
+
+/** Ends a command with `code` and no message (e.g. `lock` passing on its command's code). */
+export class ExitWith extends Error {
+  readonly code: number;
+  constructor(code: number) {
+    super(`exit ${code}`);
+    this.code = code;
+  }
+}
 
 /** Where a command writes its lines and reads its environment. */
 export interface Io {

@@ -3,12 +3,16 @@ import {
   ConfigError,
   describe,
   InvalidUpdaterError,
+  LeaseHeldError,
+  LeaseLostError,
   OutOfSyncUpdateError,
   redact,
 } from "../errors.js";
 import { registerAdvance, registerNow } from "./clock-commands.js";
 import { registerDemo } from "./demo.js";
-import { defaultIo, EXIT, type Io } from "./io.js";
+import { defaultIo, EXIT, ExitWith, type Io } from "./io.js";
+import { registerLease, registerMaxStep } from "./lease-commands.js";
+import { registerLock } from "./lock.js";
 import { registerStatus, registerWatch } from "./observe-commands.js";
 import { registerRun } from "./run.js";
 
@@ -30,6 +34,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   registerWatch(program, io);
   registerStatus(program, io);
   registerDemo(program, io);
+  registerLease(program, io);
+  registerLock(program, io);
+  registerMaxStep(program, io);
   try {
     await program.parseAsync(argv, { from: "user" });
     return EXIT.ok;
@@ -43,11 +50,13 @@ function report(err: unknown, io: Io): number {
     // --help and --version end here too, with exit code 0.
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
+  if (err instanceof ExitWith) return err.code;
   const line = `globalclock: ${redact(describe(err))}`;
   io.err(line);
   if (err instanceof OutOfSyncUpdateError) return EXIT.outOfSync;
   if (err instanceof InvalidUpdaterError && err.cause instanceof OutOfSyncUpdateError)
     return EXIT.outOfSync;
   if (err instanceof ConfigError) return EXIT.usage;
+  if (err instanceof LeaseHeldError || err instanceof LeaseLostError) return EXIT.lease;
   return EXIT.failure;
 }

@@ -237,6 +237,17 @@ export class Leases {
     return this.#leases.ensureMaxStep(this.#defaultMaxStep, options.signal);
   }
 
+  /**
+   * Changes the cluster's maxStep from `old` to `next` (compare-and-swap; false if it was not
+   * `old`). Lowering it is always safe. Raising it is safe only once every lease granted
+   * under the old value has run out: their holders' deadlines assumed the old one.
+   */
+  async setMaxStep(old: bigint, next: bigint, options: CallOptions = {}): Promise<boolean> {
+    this.#checkOpen();
+    if (next <= 0n) throw new ConfigError("maxStep", "maxStep must be > 0");
+    return this.#leases.swapMaxStep(old, next, options.signal);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
