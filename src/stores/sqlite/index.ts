@@ -4,6 +4,8 @@ import { ConfigError } from "../../errors.js";
 import type { OpenOptions } from "../../store.js";
 import { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
+export { checkFence, type SqliteFence, type SqliteFenceDatabase } from "./fence.js";
+export type { SqliteLeases } from "./leases.js";
 export { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
 /**
