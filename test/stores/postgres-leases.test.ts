@@ -73,6 +73,21 @@ if (!findPostgresBin()) {
       ]);
     });
 
+    test("a first write through the seam makes both tables, so the lease reads back", async () => {
+      n++;
+      const seam = (await open()).leases;
+      assert.ok(seam);
+      const fields = { name: "job", holder: "a", token: 1n, start: 0n, expiry: 5n, pins: ["p"] };
+      const version = await seam.writeLease(fields, undefined);
+      assert.equal(version, 1n);
+      const read = await seam.readLease("job");
+      assert.deepEqual(read, {
+        time: undefined,
+        maxStep: undefined,
+        lease: { ...fields, version },
+      });
+    });
+
     test("a clock table whose name fills 63 bytes keeps its leases apart", async () => {
       const table = `t${"x".repeat(62)}`;
       const store = await openStore(server.url("postgres", `table=${table}`));

@@ -30,26 +30,17 @@ export interface PostgresLeasesOptions {
  */
 export class PostgresLeases implements LeaseStore {
   readonly #o: PostgresLeasesOptions;
-  readonly #context: string;
+  readonly #sql: ReturnType<typeof statements>;
 
   constructor(options: PostgresLeasesOptions) {
     this.#o = options;
-    const clock = options.tables.clock;
-    this.#context = `(SELECT time FROM ${clock} WHERE id = 'g') AS time,
-      (SELECT time FROM ${clock} WHERE id = 'maxStep') AS max_step`;
+    this.#sql = statements(options.tables);
   }
 
   readLease(name: string, signal?: AbortSignal) {
     const { calls, tables } = this.#o;
     return calls.run("readLease", signal, async () => {
-      const res = await missingTable(
-        tables.query(
-          `SELECT ${this.#context}, ${COLUMNS}
-           FROM (VALUES (1)) AS one LEFT JOIN ${tables.leases} AS l ON l.name = $1`,
-          [name],
-          "readLease",
-        ),
-      );
+      const res = await missingTable(tables.query(this.#sql.read, [name], "readLease"));
       const row = res?.rows[0];
       if (row) return { ...context(row, "readLease"), lease: lease(row, "readLease") };
       return { ...(await this.#contextOnly("readLease")), lease: undefined };
@@ -62,13 +53,9 @@ export class PostgresLeases implements LeaseStore {
       // A range of the primary key, never LIKE: `%` and `_` in a prefix are plain characters.
       const end = prefixEnd(prefix);
       const res = await missingTable(
-        tables.query(
-          `SELECT ${this.#context}, ${COLUMNS}
-           FROM (VALUES (1)) AS one LEFT JOIN ${tables.leases} AS l
-           ON l.name COLLATE "C" >= $1${end === undefined ? "" : ` AND l.name COLLATE "C" < $2`}
-           ORDER BY l.name COLLATE "C"`,
-          end === undefined ? [prefix] : [prefix, end],
-        ),
+        end === undefined
+          ? tables.query(this.#sql.listAll, [prefix])
+          : tables.query(this.#sql.list, [prefix, end]),
       );
       const first = res?.rows[0];
       if (!res || !first) return { ...(await this.#contextOnly("listLeases")), leases: [] };
@@ -95,23 +82,12 @@ export class PostgresLeases implements LeaseStore {
       ];
       let res: PgResult | undefined;
       if (version === undefined) {
-        await tables.createLeases();
-        res = await tables.query(
-          `INSERT INTO ${tables.leases} (name, holder, token, start, expiry, pins, version)
-           VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (name) DO NOTHING
-           RETURNING version, pg_notify($7, name)`,
-          values,
-          "insertLease",
-        );
+        // Both tables: a read of the lease needs the clock's too.
+        await Promise.all([tables.createClock(), tables.createLeases()]);
+        res = await tables.query(this.#sql.insert, values, "insertLease");
       } else {
         res = await missingTable(
-          tables.query(
-            `UPDATE ${tables.leases} SET holder = $2, token = $3, start = $4, expiry = $5,
-             pins = $6, version = version + 1 WHERE name = $1 AND version = $8
-             RETURNING version, pg_notify($7, name)`,
-            [...values, version.toString()],
-            "updateLease",
-          ),
+          tables.query(this.#sql.update, [...values, version.toString()], "updateLease"),
         );
       }
       const row = res?.rows[0];
@@ -124,11 +100,7 @@ export class PostgresLeases implements LeaseStore {
     const { calls, tables } = this.#o;
     return calls.run("ensureMaxStep", signal, async () => {
       await tables.createClock();
-      const res = await tables.query(
-        `INSERT INTO ${tables.clock} AS t (id, time) VALUES ('maxStep', $1)
-         ON CONFLICT (id) DO UPDATE SET time = t.time RETURNING time`,
-        [value.toString()],
-      );
+      const res = await tables.query(this.#sql.ensureMaxStep, [value.toString()]);
       return parseStoredDecimal(String(res.rows[0]?.time), KIND, "ensureMaxStep");
     });
   }
@@ -138,10 +110,7 @@ export class PostgresLeases implements LeaseStore {
     return calls.run("swapMaxStep", signal, async () => {
       if (old < 0n) return false; // only a corrupt row could match
       const res = await missingTable(
-        tables.query(`UPDATE ${tables.clock} SET time = $2 WHERE id = 'maxStep' AND time = $1`, [
-          old.toString(),
-          next.toString(),
-        ]),
+        tables.query(this.#sql.swapMaxStep, [old.toString(), next.toString()]),
       );
       return res?.rowCount === 1;
     });
@@ -163,10 +132,32 @@ export class PostgresLeases implements LeaseStore {
 
   /** The clock and maxStep alone, while there is no lease table (or no clock table either). */
   async #contextOnly(operation: string): Promise<LeaseContext> {
-    const res = await missingTable(this.#o.tables.query(`SELECT ${this.#context}`));
+    const res = await missingTable(this.#o.tables.query(this.#sql.context));
     const row = res?.rows[0];
     return row ? context(row, operation) : { time: undefined, maxStep: undefined };
   }
+}
+
+/** The statements' text, made once per store. */
+function statements({ clock, leases }: PgTables) {
+  const context = `SELECT (SELECT time FROM ${clock} WHERE id = 'g') AS time,
+    (SELECT time FROM ${clock} WHERE id = 'maxStep') AS max_step`;
+  const join = `${context}, ${COLUMNS} FROM (VALUES (1)) AS one LEFT JOIN ${leases} AS l`;
+  const order = `ORDER BY l.name COLLATE "C"`;
+  return {
+    context,
+    read: `${join} ON l.name = $1`,
+    list: `${join} ON l.name COLLATE "C" >= $1 AND l.name COLLATE "C" < $2 ${order}`,
+    listAll: `${join} ON l.name COLLATE "C" >= $1 ${order}`,
+    insert: `INSERT INTO ${leases} (name, holder, token, start, expiry, pins, version)
+      VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (name) DO NOTHING
+      RETURNING version, pg_notify($7, name)`,
+    update: `UPDATE ${leases} SET holder = $2, token = $3, start = $4, expiry = $5, pins = $6,
+      version = version + 1 WHERE name = $1 AND version = $8 RETURNING version, pg_notify($7, name)`,
+    ensureMaxStep: `INSERT INTO ${clock} AS t (id, time) VALUES ('maxStep', $1)
+      ON CONFLICT (id) DO UPDATE SET time = t.time RETURNING time`,
+    swapMaxStep: `UPDATE ${clock} SET time = $2 WHERE id = 'maxStep' AND time = $1`,
+  };
 }
 
 /** A query's result, or undefined when a table it reads does not exist yet. */

@@ -46,10 +46,9 @@ export function decodeTime(value: unknown, operation: string): bigint | undefine
 export class SqliteLeases implements LeaseStore {
   readonly #o: SqliteLeasesOptions;
   readonly #leases: string;
-  readonly #clock: string;
-  readonly #context: string;
+  readonly #sql: Record<StatementName, string>;
   /** Statements on tables that may not exist yet, prepared once they do. */
-  readonly #statements = new Map<string, Statement>();
+  readonly #statements = new Map<StatementName, Statement>();
   #created = false;
   #dataVersion: unknown;
   /** Grows at every commit this store makes or sees made by another connection. */
@@ -57,19 +56,13 @@ export class SqliteLeases implements LeaseStore {
 
   constructor(options: SqliteLeasesOptions) {
     this.#o = options;
-    this.#clock = `"${options.table}"`;
     this.#leases = `"${options.table}_leases"`;
-    this.#context = `(SELECT time FROM ${this.#clock} WHERE id = 'g') AS time,
-      (SELECT time FROM ${this.#clock} WHERE id = 'maxStep') AS max_step`;
+    this.#sql = statements(`"${options.table}"`, this.#leases);
   }
 
   readLease(name: string, signal?: AbortSignal) {
     return this.#read("readLease", signal, () => {
-      const row = this.#get(
-        "readLease",
-        `SELECT ${this.#context}, ${COLUMNS} FROM (SELECT 1) LEFT JOIN ${this.#leases} AS l ON l.name = ?`,
-        [name],
-      );
+      const row = this.#tolerant("readLease", (s) => s.get(name) as Row);
       if (row) return { ...context(row, "readLease"), lease: lease(row, "readLease") };
       return { ...this.#contextOnly("readLease"), lease: undefined };
     });
@@ -79,12 +72,10 @@ export class SqliteLeases implements LeaseStore {
     return this.#read("listLeases", signal, () => {
       // A range of the primary key, never LIKE: `%` and `_` in a prefix are plain characters.
       const end = prefixEnd(prefix);
-      const rows = this.#all(
-        end === undefined ? "listAll" : "list",
-        `SELECT ${this.#context}, ${COLUMNS} FROM (SELECT 1) LEFT JOIN ${this.#leases} AS l
-         ON l.name >= ?${end === undefined ? "" : " AND l.name < ?"} ORDER BY l.name`,
-        end === undefined ? [prefix] : [prefix, end],
-      );
+      const rows =
+        end === undefined
+          ? this.#tolerant("listAll", (s) => s.all(prefix) as Row[])
+          : this.#tolerant("list", (s) => s.all(prefix, end) as Row[]);
       const first = rows?.[0];
       if (!first) return { ...this.#contextOnly("listLeases"), leases: [] };
       const leases: LeaseRecord[] = [];
@@ -112,16 +103,8 @@ export class SqliteLeases implements LeaseStore {
         this.#createTable();
         const written =
           version === undefined
-            ? this.#statement(
-                "insertLease",
-                `INSERT INTO ${this.#leases} (holder, token, start, expiry, pins, name, version)
-                 VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING RETURNING version`,
-              ).get(...values)
-            : this.#statement(
-                "updateLease",
-                `UPDATE ${this.#leases} SET holder = ?, token = ?, start = ?, expiry = ?, pins = ?,
-                 version = version + 1 WHERE name = ? AND version = ? RETURNING version`,
-              ).get(...values, version);
+            ? this.#statement("insertLease").get(...values)
+            : this.#statement("updateLease").get(...values, version);
         if (written === undefined) return undefined;
         this.#changes++;
         return written as bigint;
@@ -133,17 +116,11 @@ export class SqliteLeases implements LeaseStore {
     const { calls, busy } = this.#o;
     return calls.run("ensureMaxStep", signal, () => {
       this.#writable("ensureMaxStep");
-      const select = this.#statement(
-        "maxStep",
-        `SELECT time FROM ${this.#clock} WHERE id = 'maxStep'`,
-      );
+      const select = this.#statement("maxStep");
       return busy.run(signal, () => {
         let stored = select.get();
         if (stored === undefined) {
-          this.#statement(
-            "insertMaxStep",
-            `INSERT INTO ${this.#clock} (id, time) VALUES ('maxStep', ?) ON CONFLICT (id) DO NOTHING`,
-          ).run(value);
+          this.#statement("insertMaxStep").run(value);
           stored = select.get();
         }
         return decodeTime(stored, "ensureMaxStep") as bigint;
@@ -156,11 +133,7 @@ export class SqliteLeases implements LeaseStore {
     return calls.run("swapMaxStep", signal, () => {
       this.#writable("swapMaxStep");
       if (old < 0n) return false; // only a corrupt row could match
-      const update = this.#statement(
-        "swapMaxStep",
-        // In SQLite a REAL 5.0 equals the INTEGER 5: the type must match too.
-        `UPDATE ${this.#clock} SET time = ? WHERE id = 'maxStep' AND time = ? AND typeof(time) = 'integer'`,
-      );
+      const update = this.#statement("swapMaxStep");
       return busy.run(signal, () => update.run(next, old).changes === 1);
     });
   }
@@ -189,7 +162,7 @@ export class SqliteLeases implements LeaseStore {
   }
 
   readonly #marker = (): bigint => {
-    const version = this.#statement("dataVersion", "PRAGMA data_version").get();
+    const version = this.#statement("dataVersion").get();
     if (version !== this.#dataVersion) {
       this.#dataVersion = version;
       this.#changes++;
@@ -203,22 +176,14 @@ export class SqliteLeases implements LeaseStore {
 
   /** The clock and maxStep alone, while there is no lease table (or no clock table either). */
   #contextOnly(operation: string): LeaseContext {
-    const row = this.#get("context", `SELECT ${this.#context}`, []);
+    const row = this.#tolerant("context", (s) => s.get() as Row);
     return row ? context(row, operation) : { time: undefined, maxStep: undefined };
   }
 
-  /** One row, or undefined while a table it reads does not exist. */
-  #get(key: string, sql: string, values: unknown[]): Row | undefined {
-    return this.#tolerant(key, sql, (s) => s.get(...values) as Row);
-  }
-
-  #all(key: string, sql: string, values: unknown[]): Row[] | undefined {
-    return this.#tolerant(key, sql, (s) => s.all(...values) as Row[]);
-  }
-
-  #tolerant<T>(key: string, sql: string, use: (s: Statement) => T): T | undefined {
+  /** What `use` makes of the statement, or undefined while a table it reads does not exist. */
+  #tolerant<T>(key: StatementName, use: (s: Statement) => T): T | undefined {
     try {
-      return use(this.#statement(key, sql));
+      return use(this.#statement(key));
     } catch (err) {
       if (!NO_TABLE.test(describe(err))) throw err;
       this.#statements.delete(key); // a table dropped under it: prepare it again next time
@@ -226,10 +191,10 @@ export class SqliteLeases implements LeaseStore {
     }
   }
 
-  #statement(key: string, sql: string): Statement {
+  #statement(key: StatementName): Statement {
     let statement = this.#statements.get(key);
     if (!statement) {
-      statement = this.#o.db.prepare(sql);
+      statement = this.#o.db.prepare(this.#sql[key]);
       if (statement.reader) {
         statement.safeIntegers();
         if (statement.columns().length === 1) statement.pluck();
@@ -256,6 +221,30 @@ export class SqliteLeases implements LeaseStore {
       });
     }
   }
+}
+
+type StatementName = keyof ReturnType<typeof statements>;
+
+/** The statements' text, made once per store. */
+function statements(clock: string, leases: string) {
+  const context = `SELECT (SELECT time FROM ${clock} WHERE id = 'g') AS time,
+    (SELECT time FROM ${clock} WHERE id = 'maxStep') AS max_step`;
+  const join = `${context}, ${COLUMNS} FROM (SELECT 1) LEFT JOIN ${leases} AS l`;
+  return {
+    context,
+    readLease: `${join} ON l.name = ?`,
+    list: `${join} ON l.name >= ? AND l.name < ? ORDER BY l.name`,
+    listAll: `${join} ON l.name >= ? ORDER BY l.name`,
+    insertLease: `INSERT INTO ${leases} (holder, token, start, expiry, pins, name, version)
+      VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING RETURNING version`,
+    updateLease: `UPDATE ${leases} SET holder = ?, token = ?, start = ?, expiry = ?, pins = ?,
+      version = version + 1 WHERE name = ? AND version = ? RETURNING version`,
+    maxStep: `SELECT time FROM ${clock} WHERE id = 'maxStep'`,
+    insertMaxStep: `INSERT INTO ${clock} (id, time) VALUES ('maxStep', ?) ON CONFLICT (id) DO NOTHING`,
+    // In SQLite a REAL 5.0 equals the INTEGER 5: the type must match too.
+    swapMaxStep: `UPDATE ${clock} SET time = ? WHERE id = 'maxStep' AND time = ? AND typeof(time) = 'integer'`,
+    dataVersion: "PRAGMA data_version",
+  };
 }
 
 function context(row: Row, operation: string): LeaseContext {
