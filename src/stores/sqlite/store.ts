@@ -45,7 +45,8 @@ const ID = "g";
  * The embedded default: one row in a SQLite file, in WAL mode, durable by default.
  * Several processes may share the file. better-sqlite3 is synchronous and its busy
  * timeout would block the event loop, so the busy timeout is 0 and a locked write is
- * retried here, asynchronously, with short jittered sleeps.
+ * retried asynchronously, with short jittered sleeps (./busy.ts). Lease records are kept
+ * beside the clock (./leases.ts).
  */
 export class SqliteStore implements ClockStore {
   readonly kind = KIND;
