@@ -1,16 +1,27 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { openStore } from "../../src/index.js";
 import { skipOrFail } from "../helpers/env.js";
 import { findPostgresBin, PostgresServer } from "../helpers/postgres-server.js";
 import { tcpProxy } from "../helpers/server-process.js";
+import { leaseConformance } from "./leases-suite.js";
 import { conformance } from "./suite.js";
 
 if (!findPostgresBin()) {
   test("postgres store conformance", (t) =>
     skipOrFail(t, "no PostgreSQL under /usr/lib/postgresql/*/bin (apt-get install postgresql)"));
 } else {
+  // One server for both suites, stopped once every test of this file has run.
+  let started: Promise<PostgresServer> | undefined;
+  const shared = () => {
+    started ??= PostgresServer.start();
+    return started;
+  };
+  after(async () => {
+    await (await started)?.close();
+  });
+
   conformance("postgres", async () => {
-    const server = await PostgresServer.start();
+    const server = await shared();
     const url = server.url("postgres", "table=clock_conf&timeout=5s");
     const raw = await server.client();
     await raw.query("CREATE TABLE clock_conf (id text PRIMARY KEY, time bigint NOT NULL)");
@@ -57,7 +68,41 @@ if (!findPostgresBin()) {
       },
       close: async () => {
         await raw.end();
-        await server.close();
+      },
+    };
+  });
+
+  leaseConformance("postgres", async () => {
+    const server = await shared();
+    const url = server.url("postgres", "table=lease_conf&timeout=5s");
+    // The tables are made by the first writes; the harness plants rows in them.
+    const first = await openStore(url);
+    await first.ensure();
+    await first.leases?.writeLease(
+      { name: "-", holder: "", token: 0n, start: 0n, expiry: 0n, pins: [] },
+      undefined,
+    );
+    await first.close();
+    const raw = await server.client();
+    return {
+      open: () => openStore(url),
+      reset: async () => {
+        await raw.query("DELETE FROM lease_conf");
+        await raw.query("DELETE FROM lease_conf_leases");
+      },
+      deleteClock: async () => {
+        await raw.query("DELETE FROM lease_conf WHERE id = 'g'");
+      },
+      plantCorruptLease: async (name) => {
+        await raw.query(
+          "INSERT INTO lease_conf_leases (name, holder, token, start, expiry, pins, version) VALUES ($1, 'alice', -1, 0, 5, '{}', 1)",
+          [name],
+        );
+      },
+      rawLease: async (name) =>
+        (await raw.query("SELECT * FROM lease_conf_leases WHERE name = $1", [name])).rows[0],
+      close: async () => {
+        await raw.end();
       },
     };
   });

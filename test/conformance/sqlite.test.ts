@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { SqliteStore } from "../../src/stores/sqlite/index.js";
+import { leaseConformance } from "./leases-suite.js";
 import { conformance } from "./suite.js";
 
 conformance("sqlite", async () => {
@@ -45,6 +46,45 @@ conformance("sqlite", async () => {
         failing: ["ensure", "compareAndSwap"],
       };
     },
+    close: async () => {
+      raw.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+leaseConformance("sqlite", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "globalclock-sqlite-leases-"));
+  const path = join(dir, "clock.db");
+  const first = new SqliteStore({ path, table: "lease_conf" });
+  // The lease table is made by the first lease write; the harness plants rows in it.
+  await first.leases.writeLease(
+    { name: "-", holder: "", token: 0n, start: 0n, expiry: 0n, pins: [] },
+    undefined,
+  );
+  await first.close();
+  const raw = new Database(path);
+  raw.defaultSafeIntegers(true);
+  return {
+    open: async () => new SqliteStore({ path, table: "lease_conf" }),
+    reset: async () => {
+      raw.prepare("DELETE FROM lease_conf").run();
+      raw.prepare("DELETE FROM lease_conf_leases").run();
+    },
+    deleteClock: async () => {
+      raw.prepare("DELETE FROM lease_conf WHERE id = 'g'").run();
+    },
+    plantCorruptLease: async (name) => {
+      raw
+        .prepare(
+          "INSERT INTO lease_conf_leases (name, holder, token, start, expiry, pins, version) VALUES (?, 'alice', -1, 0, 5, '[]', 1)",
+        )
+        .run(name);
+    },
+    rawLease: async (name) =>
+      raw
+        .prepare("SELECT *, typeof(token) AS token_type FROM lease_conf_leases WHERE name = ?")
+        .get(name),
     close: async () => {
       raw.close();
       rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
  * `globalclock/postgres`: the clock in a PostgreSQL table, on a pool of the caller's
- * (`new PostgresStore({ pool })`) or one made from a URL (`open`). `pg` is an optional
- * peer dependency, loaded only here.
+ * (`new PostgresStore({ pool })`) or one made from a URL (`open`), with lease records beside
+ * it and `checkFence` for data kept in the same database. `pg` is an optional peer
+ * dependency, loaded only here.
  */
 import type { OpenOptions } from "../../store.js";
 import type { PgListenClient } from "./client.js";
@@ -10,6 +11,8 @@ import { DEFAULT_POSTGRES_TIMEOUT_MS, PostgresStore } from "./store.js";
 import { parsePostgresUrl } from "./url.js";
 
 export type { PgListenClient, PgPool, PgQuery, PgResult } from "./client.js";
+export { checkFence, type PgFence, type PgFenceClient } from "./fence.js";
+export type { PostgresLeases } from "./leases.js";
 export {
   DEFAULT_POSTGRES_TABLE,
   DEFAULT_POSTGRES_TIMEOUT_MS,

@@ -1,12 +1,15 @@
-import { createHash } from "node:crypto";
 import { checkIdentifier } from "../../config.js";
 import { ClosedError, ConfigError } from "../../errors.js";
+import { catchingUp } from "../../push.js";
 import { parseStoredDecimal } from "../../record.js";
 import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { StoreCalls } from "../call.js";
-import type { PgListenClient, PgPool, PgResult } from "./client.js";
+import type { PgListenClient, PgPool } from "./client.js";
 import { explainPgError, isFatalPgError, pgCode } from "./errors.js";
-import { listen } from "./watch.js";
+import { PostgresLeases } from "./leases.js";
+import { channelName, leaseChannelName } from "./names.js";
+import { PgTables, UNDEFINED_TABLE } from "./tables.js";
+import { type ListenOptions, listen } from "./watch.js";
 
 export interface PostgresStoreOptions {
   /** The pool to run statements on: a `pg.Pool`, the caller's own or one `open` made. */
@@ -16,7 +19,10 @@ export interface PostgresStoreOptions {
    * watch holds one of the pool's connections (and destroys it when it ends).
    */
   listen?: () => Promise<PgListenClient>;
-  /** Table holding the clock row, created if missing. Default "globalclock". */
+  /**
+   * Table holding the clock row, created if missing. Default "globalclock". Leases are kept
+   * in `<table>_leases` beside it, and the cluster's maxStep in its row `maxStep`.
+   */
   table?: string;
   /** Schema of the table. Default: none, so the session's search_path decides. */
   schema?: string;
@@ -33,13 +39,6 @@ const ID = "g";
 export const DEFAULT_POSTGRES_TABLE = "globalclock";
 export const DEFAULT_POSTGRES_TIMEOUT_MS = DEFAULT_TIMEOUT_MS;
 
-// Every column comes back as the server's text: the store parses the bigint itself, exactly,
-// without touching pg's process-wide type parsers (other code may rely on them).
-const AS_TEXT = { getTypeParser: () => (text: string) => text };
-
-const UNDEFINED_TABLE = "42P01";
-const CACHED_PLAN_CHANGED = "0A000";
-
 /**
  * The clock as one row `(id text primary key, time bigint)` in a PostgreSQL table.
  * CAS is one `UPDATE … WHERE id = $1 AND time = $2`, which also NOTIFYs the new time, so
@@ -53,15 +52,15 @@ export class PostgresStore implements ClockStore {
   readonly timeoutMs: number;
   /** The LISTEN/NOTIFY channel, derived from the table's name. */
   readonly channel: string;
+  /** Lease records (./leases.ts) beside the clock. */
+  readonly leases: PostgresLeases;
   readonly #relation: string;
-  readonly #pool: PgPool;
+  readonly #tables: PgTables;
   readonly #listen: () => Promise<PgListenClient>;
   readonly #calls: StoreCalls;
   readonly #onClose: (() => void | Promise<void>) | undefined;
   /** Ends each running watch (its connection is its own), failing it with the reason. */
   readonly #watches = new Set<(err: unknown) => void>();
-  readonly #statementPrefix: string;
-  #created: Promise<void> | undefined;
 
   constructor(options: PostgresStoreOptions) {
     if (!options?.pool)
@@ -71,10 +70,10 @@ export class PostgresStore implements ClockStore {
       options.schema === undefined ? undefined : checkIdentifier("schema", options.schema);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_POSTGRES_TIMEOUT_MS;
     if (!(this.timeoutMs > 0)) throw new ConfigError("timeout", "invalid timeout: must be > 0");
-    this.#relation = this.schema ? `"${this.schema}"."${this.table}"` : `"${this.table}"`;
-    this.channel = channelName(this.schema ? `${this.schema}.${this.table}` : this.table);
-    this.#statementPrefix = `globalclock_${createHash("sha256").update(this.#relation).digest("hex").slice(0, 16)}`;
-    this.#pool = options.pool;
+    const qualified = this.schema ? `${this.schema}.${this.table}` : this.table;
+    this.channel = channelName(qualified);
+    this.#tables = new PgTables(options.pool, this.table, this.schema);
+    this.#relation = this.#tables.clock;
     const pool = options.pool;
     this.#listen = options.listen ?? (() => pool.connect());
     this.#onClose = options.onClose;
@@ -83,6 +82,12 @@ export class PostgresStore implements ClockStore {
       kind: KIND,
       timeoutMs: this.timeoutMs,
       explain: (err) => explainPgError(err, this.timeoutMs, secrets),
+    });
+    this.leases = new PostgresLeases({
+      tables: this.#tables,
+      calls: this.#calls,
+      channel: leaseChannelName(qualified),
+      listen: (operation) => this.#listenOptions(operation, leaseChannelName(qualified)),
     });
   }
 
@@ -104,7 +109,7 @@ export class PostgresStore implements ClockStore {
    */
   ensure(signal?: AbortSignal): Promise<bigint> {
     return this.#calls.run("ensure", signal, async () => {
-      await this.#createTable();
+      await this.#tables.createClock();
       const res = await this.#query(
         `INSERT INTO ${this.#relation} AS t (id, time) VALUES ($1, '0')
          ON CONFLICT (id) DO UPDATE SET time = t.time RETURNING time`,
@@ -139,14 +144,12 @@ export class PostgresStore implements ClockStore {
    */
   watch(signal: AbortSignal): AsyncIterable<bigint> {
     this.#calls.checkOpen();
-    return listen(signal, {
-      connect: this.#listen,
-      channel: this.channel,
-      read: (s) => this.read(s),
-      decode: (payload) => parseStoredDecimal(payload, KIND, "watch"),
-      isFatal: isFatalPgError,
-      error: (err) => this.#calls.error("watch", err),
-      watches: this.#watches,
+    return listen<bigint>(signal, this.#listenOptions("watch", this.channel), (push) => {
+      const { offer, catchUp } = catchingUp(() => this.read(signal), push);
+      return {
+        notice: (payload) => offer(parseStoredDecimal(payload, KIND, "watch")),
+        subscribed: catchUp,
+      };
     });
   }
 
@@ -156,54 +159,22 @@ export class PostgresStore implements ClockStore {
     await this.#onClose?.();
   }
 
-  /** `CREATE TABLE IF NOT EXISTS`, once per store; retried after a failure. */
-  #createTable(): Promise<void> {
-    this.#created ??= this.#query(
-      `CREATE TABLE IF NOT EXISTS ${this.#relation} (id text PRIMARY KEY, time bigint NOT NULL)`,
-    ).then(
-      () => {},
-      async (err) => {
-        // Two processes creating the table at once: one of them loses on the catalog.
-        if (pgCode(err) === "42P07" || pgCode(err) === "23505") return;
-        // PostgreSQL checks the CREATE privilege before it looks for the table, so a user
-        // that may only use an existing table is refused even with IF NOT EXISTS.
-        if (pgCode(err) === "42501") {
-          const found = await this.#query("SELECT to_regclass($1) IS NOT NULL AS found", [
-            this.#relation,
-          ]).catch(() => undefined);
-          if (found?.rows[0]?.found === "t") return;
-        }
-        this.#created = undefined;
-        throw err;
-      },
-    );
-    return this.#created;
+  #listenOptions(operation: string, channel: string): ListenOptions {
+    return {
+      connect: this.#listen,
+      channel,
+      isFatal: isFatalPgError,
+      error: (err) => this.#calls.error(operation, err),
+      watches: this.#watches,
+    };
   }
 
-  /**
-   * `prepare` names the hot statements (read, CAS): each pooled connection then parses and
-   * plans them once, instead of on every call.
-   */
-  #query(text: string, values?: unknown[], prepare?: "read" | "cas"): Promise<PgResult> {
-    if (!prepare) return this.#pool.query({ text, values, types: AS_TEXT });
-    const name = `${this.#statementPrefix}_${prepare}`;
-    return this.#pool.query({ text, values, types: AS_TEXT, name }).catch((err: unknown) => {
-      // The table's column types changed under a prepared plan: ask again, unprepared.
-      if (pgCode(err) !== CACHED_PLAN_CHANGED) throw err;
-      return this.#pool.query({ text, values, types: AS_TEXT });
-    });
+  #query(text: string, values?: unknown[], prepare?: "read" | "cas") {
+    return this.#tables.query(text, values, prepare);
   }
 
   #decode(row: Record<string, unknown> | undefined, operation: string): bigint | undefined {
     if (row === undefined) return undefined;
     return parseStoredDecimal(String(row.time), KIND, operation);
   }
-}
-
-/** A channel name is an identifier: at most 63 bytes, so long names end in a hash. */
-function channelName(qualified: string): string {
-  const name = `globalclock.${qualified}`;
-  if (name.length <= 63) return name;
-  const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
-  return `${name.slice(0, 46)}_${hash}`;
 }

@@ -1,15 +1,11 @@
 import { Backoff } from "../../backoff.js";
-import { catchingUp, latestValues } from "../../push.js";
+import { latestValues } from "../../push.js";
 import type { PgListenClient } from "./client.js";
 
 export interface ListenOptions {
   /** Opens a connection to LISTEN on. */
   connect: () => Promise<PgListenClient>;
   channel: string;
-  /** The store's read, for the catch-up after each (re)subscription. */
-  read: (signal: AbortSignal) => Promise<bigint | undefined>;
-  /** A notification's payload as a time (throws CorruptRecordError). */
-  decode: (payload: string) => bigint;
   /** Errors no reconnection mends: the watch fails with them. */
   isFatal: (err: unknown) => boolean;
   /** The store's error for a failure. */
@@ -18,15 +14,30 @@ export interface ListenOptions {
   watches: Set<(err: unknown) => void>;
 }
 
+/** What a watch makes of its channel: given the watch's push, once, when it starts. */
+export interface Listener {
+  /** A notification's payload; what it throws (a corrupt record) fails the watch. */
+  notice(payload: string): void;
+  /**
+   * Called each time LISTEN is in place, the first time and after every reconnection, to
+   * catch up on what changed while it was not.
+   */
+  subscribed(): Promise<void> | void;
+}
+
 /**
  * LISTEN on a connection of its own. When that connection breaks (server restart), it
- * reconnects with growing pauses until the signal aborts, and reads the time after every
+ * reconnects with growing pauses until the signal aborts, and catches up after every
  * (re)subscription so that no change is lost in between.
  */
-export function listen(signal: AbortSignal, options: ListenOptions): AsyncIterable<bigint> {
-  const { connect, channel, read, decode, isFatal, error, watches } = options;
-  return latestValues<bigint>(signal, (push, fail) => {
-    const { offer, catchUp } = catchingUp(() => read(signal), push);
+export function listen<T>(
+  signal: AbortSignal,
+  options: ListenOptions,
+  start: (push: (value: T) => void) => Listener,
+): AsyncIterable<T> {
+  const { connect, channel, isFatal, error, watches } = options;
+  return latestValues<T>(signal, (push, fail) => {
+    const listener = start(push);
     const backoff = new Backoff();
     let stopped = false;
     let current: PgListenClient | undefined;
@@ -62,7 +73,7 @@ export function listen(signal: AbortSignal, options: ListenOptions): AsyncIterab
       client.on("notification", (msg) => {
         if (msg.channel !== channel || msg.payload === undefined) return;
         try {
-          offer(decode(msg.payload));
+          listener.notice(msg.payload);
         } catch (err) {
           fail(err);
         }
@@ -74,7 +85,7 @@ export function listen(signal: AbortSignal, options: ListenOptions): AsyncIterab
         return;
       }
       backoff.reset();
-      await catchUp();
+      await listener.subscribed();
     };
     const first = session();
     const stop = () => {

@@ -1,9 +1,14 @@
-/** `globalclock/sqlite`: the embedded default store, a row in a SQLite file. */
+/**
+ * `globalclock/sqlite`: the embedded default store, a row in a SQLite file, with lease
+ * records beside it and `checkFence` for data kept in the same file.
+ */
 import { durationMs, splitOpaqueUrl, urlOptions } from "../../config.js";
 import { ConfigError } from "../../errors.js";
 import type { OpenOptions } from "../../store.js";
 import { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
+export { checkFence, type SqliteFence, type SqliteFenceDatabase } from "./fence.js";
+export type { SqliteLeases } from "./leases.js";
 export { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
 /**

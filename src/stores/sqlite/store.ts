@@ -1,14 +1,14 @@
-import { watch as watchFiles } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import Database from "better-sqlite3";
 import { checkIdentifier } from "../../config.js";
-import { ClosedError, ConfigError, codeOf, describe, StoreError } from "../../errors.js";
-import { latestValues, readOnWake } from "../../push.js";
-import { checkStoredTime, wrongType } from "../../record.js";
-import { sleep } from "../../sleep.js";
+import { ConfigError, codeOf, describe, StoreError } from "../../errors.js";
+import { readOnWake } from "../../push.js";
 import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { StoreCalls } from "../call.js";
+import { BusyRetry, FATAL, isBusy } from "./busy.js";
 import { checkDatabaseFile } from "./file.js";
+import { decodeTime, SqliteLeases } from "./leases.js";
+import { COMMIT_RETRY_MS, watchCommits } from "./watch.js";
 
 export interface SqliteStoreOptions {
   /** Path of the database file. */
@@ -39,19 +39,14 @@ interface Statements {
 }
 
 const KIND = "sqlite";
-/** Delays of the re-reads after a file event, while the commit may not be visible yet. */
-const COMMIT_RETRY_MS = [1, 4, 15, 40];
 const ID = "g";
-
-const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test(String(codeOf(err)));
-// What no retry mends: a damaged or foreign file, or one this process may not write.
-const FATAL = /^SQLITE_(CORRUPT|NOTADB|READONLY|CANTOPEN|PERM|AUTH|FORMAT)/;
 
 /**
  * The embedded default: one row in a SQLite file, in WAL mode, durable by default.
  * Several processes may share the file. better-sqlite3 is synchronous and its busy
  * timeout would block the event loop, so the busy timeout is 0 and a locked write is
- * retried here, asynchronously, with short jittered sleeps.
+ * retried asynchronously, with short jittered sleeps (./busy.ts). Lease records are kept
+ * beside the clock (./leases.ts).
  */
 export class SqliteStore implements ClockStore {
   readonly kind = KIND;
@@ -60,6 +55,7 @@ export class SqliteStore implements ClockStore {
   readonly #db: Database.Database;
   readonly #table: string;
   readonly #busyTimeoutMs: number;
+  readonly #busy: BusyRetry;
   /** Prepared once the table exists (a reader may open a file whose table is not made yet). */
   #statements: Statements | undefined;
   #select: Database.Statement<[string], unknown> | undefined;
@@ -67,8 +63,10 @@ export class SqliteStore implements ClockStore {
   readonly #calls: StoreCalls;
   readonly #readOnce = () => {
     this.#select ??= this.#prepareSelect();
-    return this.#select === undefined ? undefined : this.#decode("read", this.#select.get(ID));
+    return this.#select === undefined ? undefined : decodeTime(this.#select.get(ID), "read");
   };
+  /** Lease records, in the table `<table>_leases`, and the cluster's maxStep, a clock row. */
+  readonly leases: SqliteLeases;
 
   constructor(options: SqliteStoreOptions) {
     const table = checkIdentifier("table", options.table ?? "globalclock");
@@ -97,6 +95,7 @@ export class SqliteStore implements ClockStore {
             }
           : { message: describe(err), retryable: !FATAL.test(String(codeOf(err))) },
     });
+    this.#busy = new BusyRetry(this.#calls, this.#busyTimeoutMs);
     const file = checkDatabaseFile(this.path, this.readOnly);
     try {
       this.#db = new Database(file, {
@@ -110,9 +109,19 @@ export class SqliteStore implements ClockStore {
         retryable: !FATAL.test(String(codeOf(err))),
       });
     }
+    this.leases = new SqliteLeases({
+      db: this.#db,
+      calls: this.#calls,
+      busy: this.#busy,
+      table,
+      readOnly: this.readOnly,
+      path: this.path,
+      watchCommits: (signal, start) =>
+        watchCommits(signal, this.#commitWatch("watchLeases"), start),
+    });
     if (this.readOnly) return;
     try {
-      this.#retrySync(() => {
+      this.#busy.runSync(() => {
         this.#db.pragma("journal_mode = WAL");
         this.#db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
         this.#db.exec(
@@ -141,15 +150,15 @@ export class SqliteStore implements ClockStore {
   }
 
   read(signal?: AbortSignal): Promise<bigint | undefined> {
-    return this.#calls.run("read", signal, () => this.#whenUnlocked(signal, this.#readOnce));
+    return this.#calls.run("read", signal, () => this.#busy.run(signal, this.#readOnce));
   }
 
   ensure(signal?: AbortSignal): Promise<bigint> {
     return this.#calls.run("ensure", signal, () => {
       const { insert, select } = this.#writable("ensure");
-      return this.#whenUnlocked(signal, () => {
+      return this.#busy.run(signal, () => {
         insert.run(ID);
-        return this.#decode("ensure", select.get(ID)) as bigint;
+        return decodeTime(select.get(ID), "ensure") as bigint;
       });
     });
   }
@@ -159,49 +168,16 @@ export class SqliteStore implements ClockStore {
       const { update } = this.#writable("compareAndSwap");
       // A negative `old` can only match a corrupt record, which is never overwritten.
       if (old < 0n) return false;
-      return this.#whenUnlocked(signal, () => update.run(next, ID, old).changes === 1);
+      return this.#busy.run(signal, () => update.run(next, ID, old).changes === 1);
     });
   }
 
-  /**
-   * SQLite cannot push, but the operating system can: every commit by any process writes
-   * the WAL file, so a directory watch (inotify) wakes the reader, which then reads. The
-   * write that wakes us comes before the commit is published (in the shared-memory index,
-   * which makes no file event), so a read that still sees the old value is retried a few
-   * times over the next ~60 ms.
-   */
+  /** The file watch of ./watch.ts: each wake reads, and pushes a time only when it grew. */
   watch(signal: AbortSignal): AsyncIterable<bigint> {
     this.#calls.checkOpen();
-    const names = new Set([basename(this.path), `${basename(this.path)}-wal`]);
-    return latestValues<bigint>(signal, (push, fail) => {
-      const wake = readOnWake(() => this.read(signal), push, { signal, retryMs: COMMIT_RETRY_MS });
-      const check = () =>
-        wake().catch((err: unknown) => {
-          if (!signal.aborted) fail(err);
-        });
-      const watchFailed = (err: unknown) => fail(this.#calls.error("watch", err));
-      let watcher: ReturnType<typeof watchFiles>;
-      try {
-        watcher = watchFiles(dirname(this.path), (_event, file) => {
-          if (file !== null && names.has(file)) void check();
-        });
-      } catch (err) {
-        watchFailed(err); // e.g. ENOSPC: the inotify watch limit is reached
-        return () => {};
-      }
-      watcher.on("error", watchFailed);
-      // close() ends the watch: the file watch would otherwise keep the process alive.
-      const end = () => {
-        watcher.close();
-        fail(new ClosedError("sqlite store"));
-      };
-      this.#watches.add(end);
-      void check();
-      return () => {
-        this.#watches.delete(end);
-        watcher.close();
-      };
-    });
+    return watchCommits<bigint>(signal, this.#commitWatch("watch"), (push) =>
+      readOnWake(() => this.read(signal), push, { signal, retryMs: COMMIT_RETRY_MS }),
+    );
   }
 
   async close(): Promise<void> {
@@ -232,50 +208,11 @@ export class SqliteStore implements ClockStore {
     return this.#statements;
   }
 
-  #decode(operation: string, value: unknown): bigint | undefined {
-    if (value === undefined) return undefined;
-    if (typeof value !== "bigint") throw wrongType(KIND, operation, value);
-    return checkStoredTime(value, KIND, operation);
-  }
-
-  /**
-   * Runs `fn` at once; only when the database is locked does it go on asynchronously,
-   * retrying with short, growing, jittered waits (a write holds the lock for well under
-   * a millisecond) until busyTimeout, then throws the driver's busy error.
-   */
-  #whenUnlocked<T>(signal: AbortSignal | undefined, fn: () => T): T | Promise<T> {
-    try {
-      return fn();
-    } catch (err) {
-      if (!isBusy(err)) throw err;
-    }
-    return this.#retry(signal, fn);
-  }
-
-  async #retry<T>(signal: AbortSignal | undefined, fn: () => T): Promise<T> {
-    const deadline = performance.now() + this.#busyTimeoutMs;
-    for (let attempt = 1; ; attempt++) {
-      await sleep(Math.random() * Math.min(attempt, 20));
-      this.#calls.checkOpen();
-      signal?.throwIfAborted();
-      try {
-        return fn();
-      } catch (err) {
-        if (!isBusy(err) || performance.now() >= deadline) throw err;
-      }
-    }
-  }
-
-  #retrySync(fn: () => void): void {
-    const deadline = performance.now() + this.#busyTimeoutMs;
-    for (;;) {
-      try {
-        fn();
-        return;
-      } catch (err) {
-        if (!isBusy(err) || performance.now() >= deadline) throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
-      }
-    }
+  #commitWatch(operation: string) {
+    return {
+      path: this.path,
+      watches: this.#watches,
+      error: (err: unknown) => this.#calls.error(operation, err),
+    };
   }
 }

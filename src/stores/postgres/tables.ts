@@ -1,0 +1,85 @@
+import { createHash } from "node:crypto";
+import type { PgPool, PgResult } from "./client.js";
+import { pgCode } from "./errors.js";
+import { leaseTableName, relationName } from "./names.js";
+
+// Every column comes back as the server's text: the store parses the bigint itself, exactly,
+// without touching pg's process-wide type parsers (other code may rely on them).
+const AS_TEXT = { getTypeParser: () => (text: string) => text };
+
+export const UNDEFINED_TABLE = "42P01";
+const CACHED_PLAN_CHANGED = "0A000";
+
+/**
+ * The store's tables, the clock's and the leases' beside it, and the one way the store
+ * queries them: on its pool, every value as text.
+ */
+export class PgTables {
+  /** The clock table's relation, `"schema"."table"` or `"table"`. */
+  readonly clock: string;
+  /** The lease records' table, `<table>_leases` in the same schema. */
+  readonly leases: string;
+  readonly #pool: PgPool;
+  readonly #statementPrefix: string;
+  readonly #created = new Map<string, Promise<void>>();
+
+  constructor(pool: PgPool, table: string, schema: string | undefined) {
+    this.#pool = pool;
+    this.clock = relationName(table, schema);
+    this.leases = relationName(leaseTableName(table), schema);
+    this.#statementPrefix = `globalclock_${createHash("sha256").update(this.clock).digest("hex").slice(0, 16)}`;
+  }
+
+  /**
+   * `prepare` names a hot statement (read, CAS, readLease, writeLease): each pooled
+   * connection then parses and plans it once, instead of on every call.
+   */
+  query(text: string, values?: unknown[], prepare?: string): Promise<PgResult> {
+    if (!prepare) return this.#pool.query({ text, values, types: AS_TEXT });
+    const name = `${this.#statementPrefix}_${prepare}`;
+    return this.#pool.query({ text, values, types: AS_TEXT, name }).catch((err: unknown) => {
+      // The table's column types changed under a prepared plan: ask again, unprepared.
+      if (pgCode(err) !== CACHED_PLAN_CHANGED) throw err;
+      return this.#pool.query({ text, values, types: AS_TEXT });
+    });
+  }
+
+  createClock(): Promise<void> {
+    return this.#create(this.clock, "id text PRIMARY KEY, time bigint NOT NULL");
+  }
+
+  /** Names in byte order ("C"), so that listing by prefix is a range of the primary key. */
+  createLeases(): Promise<void> {
+    return this.#create(
+      this.leases,
+      `name text COLLATE "C" PRIMARY KEY, holder text NOT NULL, token bigint NOT NULL,
+       start bigint NOT NULL, expiry bigint NOT NULL, pins text[] NOT NULL,
+       version bigint NOT NULL`,
+    );
+  }
+
+  /** `CREATE TABLE IF NOT EXISTS`, once per store and table; retried after a failure. */
+  #create(relation: string, columns: string): Promise<void> {
+    let created = this.#created.get(relation);
+    if (created) return created;
+    created = this.query(`CREATE TABLE IF NOT EXISTS ${relation} (${columns})`).then(
+      () => {},
+      async (err) => {
+        // Two processes creating the table at once: one of them loses on the catalog.
+        if (pgCode(err) === "42P07" || pgCode(err) === "23505") return;
+        // PostgreSQL checks the CREATE privilege before it looks for the table, so a user
+        // that may only use an existing table is refused even with IF NOT EXISTS.
+        if (pgCode(err) === "42501") {
+          const found = await this.query("SELECT to_regclass($1) IS NOT NULL AS found", [
+            relation,
+          ]).catch(() => undefined);
+          if (found?.rows[0]?.found === "t") return;
+        }
+        this.#created.delete(relation);
+        throw err;
+      },
+    );
+    this.#created.set(relation, created);
+    return created;
+  }
+}
