@@ -1,6 +1,8 @@
 import parse from "parse-duration";
 import { InvalidDurationError, quote } from "./errors.js";
-import { INT64_MAX } from "./time.js";
+import { formatDuration, INT64_MAX } from "./time.js";
+
+export { formatDuration };
 
 /**
  * A duration as the API accepts it: milliseconds (number), nanoseconds (bigint),
@@ -115,31 +117,6 @@ function invalid(field: string, input: unknown, why: string): InvalidDurationErr
         ? `${input}n`
         : String(input);
   return new InvalidDurationError(field, `invalid ${field} ${shown}: ${why}`);
-}
-
-/** A nanosecond count as a short human string: "1.5s", "250ms", "17ns". */
-export function formatDuration(ns: bigint): string {
-  const neg = ns < 0n;
-  const abs = neg ? -ns : ns;
-  const units: Array<[bigint, string]> = [
-    [3_600_000_000_000n, "h"],
-    [60_000_000_000n, "m"],
-    [1_000_000_000n, "s"],
-    [1_000_000n, "ms"],
-    [1_000n, "µs"],
-  ];
-  for (const [size, name] of units) {
-    if (abs >= size) {
-      const whole = abs / size;
-      const frac = ((abs % size) * 1000n) / size;
-      const text =
-        frac === 0n
-          ? `${whole}`
-          : `${whole}.${frac.toString().padStart(3, "0").replace(/0+$/, "")}`;
-      return `${neg ? "-" : ""}${text}${name}`;
-    }
-  }
-  return `${neg ? "-" : ""}${abs}ns`;
 }
 
 /** Node's timers hold at most 2^31 − 1 ms; a longer wait would fire at once. */

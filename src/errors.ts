@@ -1,3 +1,5 @@
+import { formatDuration, formatGlobalTime } from "./time.js";
+
 /**
  * The error hierarchy. Every error globalclock throws is a GlobalClockError;
  * `cause` is kept wherever another error lies underneath.
@@ -155,7 +157,7 @@ export class LeaseHeldError extends GlobalClockError {
   readonly time: bigint;
   constructor(lease: LeaseState, time: bigint) {
     super(
-      `lease ${quote(lease.name)} is held by ${quote(lease.holder)} (token ${lease.token}) ${lease.pinned ? "and pinned" : `until global time ${lease.expiry} ns, ${lease.expiry - time} ns from now`}`,
+      `lease ${quote(lease.name)} is held by ${quote(lease.holder)} (token ${lease.token}) ${lease.pinned ? "and pinned" : `until global time ${formatGlobalTime(lease.expiry)}, ${formatDuration(lease.expiry - time)} of global time from now`}`,
     );
     this.lease = lease;
     this.time = time;

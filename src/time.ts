@@ -40,3 +40,28 @@ export function earlier(a: GlobalTime, b: GlobalTime): GlobalTime {
   if (a < b) return a;
   return b;
 }
+
+/** A nanosecond count as a short human string: "1.5s", "250ms", "17ns". */
+export function formatDuration(ns: bigint): string {
+  const neg = ns < 0n;
+  const abs = neg ? -ns : ns;
+  const units: Array<[bigint, string]> = [
+    [3_600_000_000_000n, "h"],
+    [60_000_000_000n, "m"],
+    [1_000_000_000n, "s"],
+    [1_000_000n, "ms"],
+    [1_000n, "µs"],
+  ];
+  for (const [size, name] of units) {
+    if (abs >= size) {
+      const whole = abs / size;
+      const frac = ((abs % size) * 1000n) / size;
+      const text =
+        frac === 0n
+          ? `${whole}`
+          : `${whole}.${frac.toString().padStart(3, "0").replace(/0+$/, "")}`;
+      return `${neg ? "-" : ""}${text}${name}`;
+    }
+  }
+  return `${neg ? "-" : ""}${abs}ns`;
+}
