@@ -42,10 +42,10 @@ export function registerLock(program: Command, io: Io): void {
     .action(async (name: string, command: string[], opts: LockOptions, cmd: Command) => {
       const ttl = toNanoseconds(opts.ttl, "--ttl");
       const grace = toNanoseconds(opts.grace, "--grace");
-      if (grace * 2n >= ttl) {
+      if (grace * 2n > ttl) {
         throw new ConfigError(
           "--grace",
-          `--grace (${opts.grace}) must be less than half of --ttl (${opts.ttl})`,
+          `--grace (${opts.grace}) must be at most half of --ttl (${opts.ttl}): the command gets SIGTERM that long before the deadline`,
         );
       }
       const holder = opts.holder ?? `${hostname()}:${process.pid}`;

@@ -1,0 +1,245 @@
+/**
+ * `globalclock lease …`, `max-step` and `lock`, run as a user runs them, on a SQLite file.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, beforeEach, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+
+const BIN = fileURLToPath(new URL("../../bin/globalclock.js", import.meta.url));
+let cwd: string;
+const dirs: string[] = [];
+beforeEach(() => {
+  cwd = mkdtempSync(join(tmpdir(), "globalclock-lease-cli-"));
+  dirs.push(cwd);
+});
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
+  const env = { ...process.env };
+  delete env.GLOBALCLOCK_STORE;
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (s: string) => {
+    stdout += s;
+  });
+  child.stderr?.setEncoding("utf8").on("data", (s: string) => {
+    stderr += s;
+  });
+  const done = new Promise<Run>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, done };
+}
+const cli = (args: string[]) => start(args).done;
+
+function code(run: Run, expected: number): Run {
+  assert.equal(run.code, expected, `exit ${run.code}, not ${expected}: ${run.stdout}${run.stderr}`);
+  return run;
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("globalclock lease", () => {
+  test("claim, get, list, extend, revoke, with exit code 4 for a lease held or lost", async () => {
+    const claim = JSON.parse(
+      code(await cli(["lease", "claim", "job", "--holder", "alice", "--for", "10s", "--json"]), 0)
+        .stdout,
+    );
+    assert.equal(claim.token, "1");
+    assert.equal(claim.expiry, "10000000000");
+    assert.ok(BigInt(claim.safeForNs) > 0n && BigInt(claim.safeForNs) < 8_500_000_000n);
+    const held = code(await cli(["lease", "claim", "job", "--holder", "bob", "--for", "10s"]), 4);
+    assert.match(held.stderr, /^globalclock: lease "job" is held by "alice" \(token 1\)/);
+    assert.match(
+      code(await cli(["lease", "get", "job"]), 0).stdout,
+      /^job {2}held by alice {2}token 1/,
+    );
+    code(await cli(["lease", "claim", "jobs/b", "--holder", "alice", "--for", "10s"]), 0);
+    const listed = code(await cli(["lease", "list", "jobs/", "--json"]), 0)
+      .stdout.trim()
+      .split("\n");
+    assert.deepEqual(
+      listed.map((l) => JSON.parse(l).name),
+      ["jobs/b"],
+    );
+    code(
+      await cli(["lease", "extend", "job", "--holder", "alice", "--token", "1", "--for", "20s"]),
+      0,
+    );
+    code(
+      await cli(["lease", "extend", "job", "--holder", "bob", "--token", "1", "--for", "20s"]),
+      4,
+    );
+    code(await cli(["lease", "revoke", "job", "--holder", "bob", "--token", "1"]), 4);
+    code(await cli(["lease", "revoke", "job", "--holder", "alice", "--token", "1"]), 0);
+    const next = JSON.parse(
+      code(await cli(["lease", "claim", "job", "--holder", "bob", "--for", "10s", "--json"]), 0)
+        .stdout,
+    );
+    assert.equal(next.token, "2");
+  });
+
+  test("bad input is a usage error (2)", async () => {
+    code(await cli(["lease", "claim", "job", "--holder", "a", "--for", "1s"]), 2); // < 3 × maxStep
+    code(await cli(["lease", "extend", "job", "--holder", "a", "--token", "x1", "--for", "9s"]), 2);
+    code(await cli(["lease", "claim", "job", "--for", "9s"]), 2); // no holder
+    code(await cli(["max-step", "--set", "-1s"]), 2);
+  });
+
+  test("wait returns once the lease is released; max-step shows and sets the cluster's", async () => {
+    code(await cli(["lease", "claim", "w", "--holder", "a", "--for", "30s"]), 0);
+    const waiting = cli(["lease", "wait", "w"]);
+    await new Promise((r) => setTimeout(r, 500));
+    code(await cli(["lease", "revoke", "w", "--holder", "a", "--token", "1"]), 0);
+    assert.match(code(await waiting, 0).stdout, /^w {2}released {2}token 1 {2}free/);
+    assert.equal(code(await cli(["max-step"]), 0).stdout, "1.5s\n");
+    assert.equal(code(await cli(["max-step", "--set", "1s"]), 0).stdout, "1s\n");
+    assert.equal(code(await cli(["max-step"]), 0).stdout, "1s\n");
+  });
+});
+
+describe("globalclock lock", () => {
+  test("runs the command with the lease in its environment, passes its exit code on, and releases", async () => {
+    const run = code(
+      await cli([
+        "lock",
+        "job",
+        "--ttl",
+        "6s",
+        "--grace",
+        "2s",
+        "--holder",
+        "me",
+        "--",
+        "sh",
+        "-c",
+        'echo "$GLOBALCLOCK_LEASE $GLOBALCLOCK_HOLDER $GLOBALCLOCK_FENCING_TOKEN"; exit 7',
+      ]),
+      7,
+    );
+    assert.equal(run.stdout, "job me 1\n");
+    assert.match(code(await cli(["lease", "get", "job"]), 0).stdout, /released {2}token 1 {2}free/);
+  });
+
+  test("a held lease: exit 4 at once, or with --wait, run once it is free with the next token", async () => {
+    const holder = start([
+      "lock",
+      "job",
+      "--ttl",
+      "6s",
+      "--grace",
+      "2s",
+      "--",
+      "sh",
+      "-c",
+      "echo holding; sleep 2",
+    ]);
+    await waitFor("the first lock to hold the lease", () =>
+      existsSync(join(cwd, "globalclock.db")),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const refused = code(
+      await cli(["lock", "job", "--ttl", "6s", "--grace", "2s", "--", "sh", "-c", "echo ran"]),
+      4,
+    );
+    assert.equal(refused.stdout, "", "the command did not run");
+    const waited = code(
+      await cli([
+        "lock",
+        "job",
+        "--ttl",
+        "6s",
+        "--grace",
+        "2s",
+        "--wait",
+        "--",
+        "sh",
+        "-c",
+        "echo $GLOBALCLOCK_FENCING_TOKEN",
+      ]),
+      0,
+    );
+    assert.equal(waited.stdout, "2\n");
+    code(await holder.done, 0);
+  });
+
+  test("SIGTERM to lock reaches the command; a command killed by a signal exits 128 + its number", async () => {
+    const marker = join(cwd, "got-term");
+    const run = start([
+      "lock",
+      "job",
+      "--ttl",
+      "6s",
+      "--grace",
+      "2s",
+      "--",
+      "sh",
+      "-c",
+      `trap 'touch ${marker}; exit 3' TERM; echo started; while true; do sleep 0.05; done`,
+    ]);
+    let out = "";
+    run.child.stdout?.on("data", (s: string) => {
+      out += s;
+    });
+    await waitFor("the command to start", () => out.includes("started"));
+    run.child.kill("SIGTERM");
+    code(await run.done, 3);
+    assert.ok(existsSync(marker));
+    code(await cli(["lock", "job2", "--", "sh", "-c", "kill -KILL $$"]), 137);
+  });
+
+  test("a lease that cannot be kept: SIGTERM to the command before the deadline, SIGKILL after --grace, exit 4", async () => {
+    code(await cli(["advance", "0s"]), 0);
+    const log = join(cwd, "log");
+    const run = start([
+      "lock",
+      "job",
+      "--ttl",
+      "6s",
+      "--grace",
+      "1s",
+      "--",
+      "sh",
+      "-c",
+      // Ignores SIGTERM: only SIGKILL stops it.
+      `trap 'echo term >> ${log}' TERM; echo started >> ${log}; while true; do sleep 0.05; done`,
+    ]);
+    await waitFor("the command to start", () => existsSync(log));
+    // Another process takes the database's write lock and keeps it: renewals fail.
+    const db = new Database(join(cwd, "globalclock.db"), { timeout: 5000 });
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = code(await run.done, 4);
+      assert.match(result.stderr, /lease job: not renewed in time/);
+    } finally {
+      db.exec("ROLLBACK");
+      db.close();
+    }
+    assert.deepEqual(readFileSync(log, "utf8").trim().split("\n"), ["started", "term"]);
+    // The command's process group is gone: nothing appends to the log any more.
+    const size = readFileSync(log, "utf8").length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(readFileSync(log, "utf8").length, size);
+  });
+});
