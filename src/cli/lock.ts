@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { hostname } from "node:os";
 import type { Command } from "commander";
+import { Backoff } from "../backoff.js";
 import { formatDuration, toNanoseconds } from "../duration.js";
-import { ConfigError, LeaseHeldError, LeaseLostError } from "../errors.js";
+import { ConfigError, LeaseHeldError, LeaseLostError, StoreError } from "../errors.js";
 import type { Lease } from "../leases/lease.js";
 import { Leases } from "../leases/leases.js";
 import { DEFAULT_STORE_URL, openStore } from "../open.js";
@@ -96,23 +97,34 @@ async function lock(
   }
 }
 
-/** Claims the lease; with --wait, waits until it is free and tries again. */
+/**
+ * Claims the lease. With --wait, waits until it is free and tries again, and rides out
+ * store errors that may mend (a restarting server, a database locked for a while).
+ */
 async function acquire(
   leases: Leases,
   name: string,
   holder: string,
   plan: Plan,
 ): Promise<Lease | undefined> {
+  const backoff = new Backoff(100, 2000);
   for (;;) {
     try {
       return await leases.claim(name, holder, plan.ttl);
     } catch (err) {
+      if (plan.wait && err instanceof StoreError && err.retryable) {
+        await sleep(backoff.next());
+        continue;
+      }
       if (!(err instanceof LeaseHeldError)) throw err;
       if (!plan.wait) {
         plan.io.err(`globalclock: ${err.message}`);
         return undefined;
       }
-      await leases.waitUntilExpired(name);
+      backoff.reset();
+      await leases.waitUntilExpired(name).catch((e: unknown) => {
+        if (!(e instanceof StoreError && e.retryable)) throw e;
+      });
     }
   }
 }

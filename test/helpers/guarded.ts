@@ -1,0 +1,64 @@
+/**
+ * A resource guarded by fencing tokens, as DESIGN §7 describes: an HTTP server on
+ * 127.0.0.1 that keeps the highest token it has seen and refuses writes with a lower one.
+ * Every write is recorded with the time it arrived (CLOCK_MONOTONIC, comparable with the
+ * times child processes print).
+ */
+import { createServer, type Server } from "node:http";
+
+export interface Write {
+  at: bigint;
+  holder: string;
+  token: bigint;
+  pid: number;
+  accepted: boolean;
+}
+
+export class GuardedResource {
+  readonly writes: Write[] = [];
+  highest = 0n;
+  readonly #server: Server;
+  port = 0;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(): Promise<GuardedResource> {
+    const server = createServer();
+    const resource = new GuardedResource(server);
+    server.on("request", (req, res) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      const token = BigInt(url.searchParams.get("token") ?? "0");
+      const accepted = token >= resource.highest;
+      if (accepted) resource.highest = token;
+      resource.writes.push({
+        at: process.hrtime.bigint(),
+        holder: url.searchParams.get("holder") ?? "",
+        token,
+        pid: Number(url.searchParams.get("pid") ?? 0),
+        accepted,
+      });
+      res.writeHead(accepted ? 200 : 409).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address();
+    resource.port = typeof address === "object" && address ? address.port : 0;
+    return resource;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.closeAllConnections();
+      this.#server.close(() => resolve());
+    });
+  }
+}
+
+/** A span of real time a process acted in, or was paused (CLOCK_MONOTONIC ns). */
+export interface Span {
+  from: bigint;
+  to: bigint;
+}
+
+export const overlaps = (a: Span, b: Span) => a.from < b.to && b.from < a.to;
