@@ -239,7 +239,12 @@ export function project(doc: Document, projection: unknown): Document {
       ([k, v]) =>
         [k, typeof v === "boolean" ? v : !!(v as { valueOf(): number }).valueOf()] as const,
     );
-  const including = computed.length > 0 || flags.some(([k, on]) => k !== "_id" && on);
+  // `{ _id: 1 }` alone is an inclusion too: it returns only `_id` (manual, "Project Fields
+  // to Return from Query": a projection includes the fields set to 1, `_id` by default).
+  const including =
+    computed.length > 0 ||
+    flags.some(([k, on]) => k !== "_id" && on) ||
+    (flags.every(([k]) => k === "_id") && flags.some(([, on]) => on));
   const out: Document = {};
   if (including) {
     const wanted = new Set(flags.filter(([, on]) => on).map(([k]) => k));
