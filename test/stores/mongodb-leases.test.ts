@@ -8,7 +8,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { Double, Long, MongoClient, MongoServerError } from "mongodb";
 import { type ClockStore, CorruptRecordError, openStore } from "../../src/index.js";
 import type { LeaseStore } from "../../src/lease-store.js";
-import { prefixRange } from "../../src/stores/mongodb/leases.js";
+import { prefixRange } from "../../src/stores/mongodb/decode.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
 const fields = { holder: "alice", token: 1n, start: 0n, expiry: 5n, pins: [] };

@@ -8,25 +8,30 @@ import {
   type W,
 } from "mongodb";
 import { abortable } from "../../abort.js";
-import { CorruptRecordError, quote, StoreError } from "../../errors.js";
+import { StoreError } from "../../errors.js";
 import type { LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
-import { checkLease } from "../../record.js";
 import { INT64_MAX } from "../../time.js";
 import type { StoreCalls } from "../call.js";
-import { CLOCK_ID, decodeTime, exactInteger, INTEGER_TYPES, shown } from "./decode.js";
+import {
+  CLOCK_ID,
+  decodeLease,
+  decodeTime,
+  INTEGER_TYPES,
+  LEASE_INTEGERS,
+  prefixRange,
+} from "./decode.js";
 import { mongoCode } from "./errors.js";
 import { watchChanges } from "./watch.js";
 
 const KIND = "mongodb";
 /** The `_id` of the cluster's maxStep, `{ _id: "maxStep", time: <int64 ns> }`, beside the clock. */
 export const MAX_STEP_ID = "maxStep";
-const INTEGER_FIELDS = ["token", "start", "expiry", "version"] as const;
 
 /** The clock and maxStep documents, with the server's name for the stored type of `time`. */
 const CLOCK_FIELDS = { time: 1, timeType: { $type: "$time" } };
 /** A lease document, with the stored type of each integer (`tokenType`…): see decodeLease. */
 const LEASE_FIELDS: Document = { holder: 1, pins: 1 };
-for (const f of INTEGER_FIELDS)
+for (const f of LEASE_INTEGERS)
   Object.assign(LEASE_FIELDS, { [f]: 1, [`${f}Type`]: { $type: `$${f}` } });
 
 /** A document of the clock's or the leases' collection: every `_id` is a string. */
@@ -240,49 +245,6 @@ export class MongoLeases implements LeaseStore {
   }
 }
 
-/**
- * A lease document the server returned with the stored type of each integer. Only an int64
- * (or an int32, as exact) is an integer here: a double 5.0 decodes to the number 5, which
- * checkLease alone could not tell from a Long 5.
- */
-function decodeLease(doc: Document, operation: string): LeaseRecord {
-  const int = (field: (typeof INTEGER_FIELDS)[number]) => {
-    const type = doc[`${field}Type`];
-    if (type === undefined) {
-      throw new StoreError(
-        KIND,
-        operation,
-        `the server answered without the projected field ${field}Type`,
-        { retryable: false },
-      );
-    }
-    if (INTEGER_TYPES.includes(type)) return exactInteger(doc[field]);
-    const detail =
-      type === "missing"
-        ? `${field} is missing`
-        : `${field} is a BSON ${type} (${shown(doc[field])}), not an int64`;
-    throw new CorruptRecordError(
-      KIND,
-      operation,
-      detail,
-      `lease record ${quote(String(doc._id), 60)}`,
-    );
-  };
-  return checkLease(
-    {
-      name: doc._id,
-      holder: doc.holder,
-      token: int("token"),
-      start: int("start"),
-      expiry: int("expiry"),
-      pins: doc.pins,
-      version: int("version"),
-    },
-    KIND,
-    operation,
-  );
-}
-
 function int64(value: bigint, field: string): Long {
   if (value < 0n || value > INT64_MAX) {
     throw new StoreError(KIND, "writeLease", `${field} ${value} is not a non-negative int64`, {
@@ -290,20 +252,4 @@ function int64(value: bigint, field: string): Long {
     });
   }
   return Long.fromBigInt(value);
-}
-
-/**
- * The strings that start with `prefix`, as a range: from the prefix to the prefix with its
- * last code point one higher (UTF-8's byte order is code point order, and the default
- * collation compares bytes). An empty prefix is every string (type bracketing).
- */
-export function prefixRange(prefix: string): Document {
-  const points = [...prefix];
-  while (points.length > 0) {
-    const last = (points.pop() as string).codePointAt(0) as number;
-    if (last >= 0x10ffff) continue;
-    const next = last + 1 === 0xd800 ? 0xe000 : last + 1; // surrogates are not code points
-    return { $gte: prefix, $lt: points.join("") + String.fromCodePoint(next) };
-  }
-  return { $gte: prefix };
 }
