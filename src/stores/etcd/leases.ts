@@ -1,6 +1,7 @@
 import { StoreError } from "../../errors.js";
 import type { LeaseFields, LeaseStore } from "../../lease-store.js";
 import { latestValues } from "../../push.js";
+import { INT64_MAX } from "../../time.js";
 import type { StoreCalls } from "../call.js";
 import type { EtcdClient, EtcdKeyValue, EtcdRangeRequest, EtcdTxnResult } from "./client.js";
 import { decodeLease, decodeMaxStep, decodeTime, encodeLease } from "./values.js";
@@ -112,6 +113,7 @@ export class EtcdLeases implements LeaseStore {
   /** One txn: put `value` if the key was never created, else get it (as the clock's ensure). */
   ensureMaxStep(value: bigint, signal?: AbortSignal) {
     return this.#call("ensureMaxStep", signal, async (deadline) => {
+      checkInt64(value, "ensureMaxStep");
       const c = this.#client;
       const key = this.#maxStepKey;
       const res = await c
@@ -130,6 +132,7 @@ export class EtcdLeases implements LeaseStore {
 
   swapMaxStep(old: bigint, next: bigint, signal?: AbortSignal) {
     return this.#call("swapMaxStep", signal, async (deadline) => {
+      checkInt64(next, "swapMaxStep");
       if (old < 0n) return false; // only a corrupt value could match, and it is left alone
       const c = this.#client;
       const res = await c
@@ -188,4 +191,12 @@ function prefixEnd(key: Buffer): Buffer {
   const out = Buffer.from(key.subarray(0, end));
   out[end - 1] = (out[end - 1] as number) + 1;
   return out;
+}
+
+function checkInt64(value: bigint, operation: string): void {
+  if (value < 0n || value > INT64_MAX) {
+    throw new StoreError(KIND, operation, `maxStep ${value} is not a non-negative int64`, {
+      retryable: false,
+    });
+  }
 }

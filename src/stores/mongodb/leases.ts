@@ -95,7 +95,8 @@ export class MongoLeases implements LeaseStore {
   writeLease(lease: LeaseFields, version: bigint | undefined, signal?: AbortSignal) {
     return this.#o.calls.run("writeLease", signal, async () => {
       const fields: Document = { holder: lease.holder, pins: [...lease.pins] };
-      for (const f of ["token", "start", "expiry"] as const) fields[f] = int64(lease[f], f);
+      for (const f of ["token", "start", "expiry"] as const)
+        fields[f] = int64(lease[f], f, "writeLease");
       const { leases, session, writeConcern } = this.#o;
       if (version === undefined) {
         try {
@@ -131,7 +132,7 @@ export class MongoLeases implements LeaseStore {
           () =>
             clock.findOneAndUpdate(
               { _id: MAX_STEP_ID },
-              { $setOnInsert: { time: int64(value, "maxStep") } },
+              { $setOnInsert: { time: int64(value, "maxStep", "ensureMaxStep") } },
               {
                 upsert: true,
                 returnDocument: "after",
@@ -156,7 +157,7 @@ export class MongoLeases implements LeaseStore {
 
   swapMaxStep(old: bigint, next: bigint, signal?: AbortSignal) {
     return this.#o.calls.run("swapMaxStep", signal, async () => {
-      const time = int64(next, "maxStep");
+      const time = int64(next, "maxStep", "swapMaxStep");
       // Only a corrupt value could match a negative `old`, and it is left alone.
       if (old < 0n || old > INT64_MAX) return false;
       const { clock, session, writeConcern } = this.#o;
@@ -245,9 +246,9 @@ export class MongoLeases implements LeaseStore {
   }
 }
 
-function int64(value: bigint, field: string): Long {
+function int64(value: bigint, field: string, operation: string): Long {
   if (value < 0n || value > INT64_MAX) {
-    throw new StoreError(KIND, "writeLease", `${field} ${value} is not a non-negative int64`, {
+    throw new StoreError(KIND, operation, `${field} ${value} is not a non-negative int64`, {
       retryable: false,
     });
   }
