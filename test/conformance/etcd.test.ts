@@ -4,6 +4,7 @@ import { openStore } from "../../src/index.js";
 import { skipOrFail } from "../helpers/env.js";
 import { EtcdCluster, findEtcd } from "../helpers/etcd-server.js";
 import { tcpProxy } from "../helpers/server-process.js";
+import { leaseConformance } from "./leases-suite.js";
 import { conformance } from "./suite.js";
 
 if (!findEtcd()) {
@@ -46,6 +47,36 @@ if (!findEtcd()) {
           },
         };
       },
+      close: async () => {
+        raw.close();
+        await cluster.close();
+      },
+    };
+  });
+
+  leaseConformance("etcd", async () => {
+    const cluster = await EtcdCluster.start(1);
+    const key = "/conformance/leases";
+    const raw = new Etcd3({ hosts: cluster.endpoints.map((h) => `http://${h}`) });
+    const leaseKey = (name: string) => `${key}/leases/${name}`;
+    return {
+      open: () => openStore(cluster.url(`key=${encodeURIComponent(key)}&timeout=5s`)),
+      reset: async () => {
+        await raw.delete().key(key);
+        await raw.delete().prefix(`${key}/`);
+      },
+      deleteClock: async () => {
+        await raw.delete().key(key);
+      },
+      plantCorruptLease: async (name) => {
+        const value = { holder: "alice", token: "-1", start: "0", expiry: "5", pins: [] };
+        await raw.put(leaseKey(name)).value(JSON.stringify(value));
+      },
+      rawLease: async (name) =>
+        (await raw.get(leaseKey(name)).exec()).kvs.map((kv) => ({
+          value: kv.value.toString(),
+          modRevision: kv.mod_revision,
+        })),
       close: async () => {
         raw.close();
         await cluster.close();

@@ -1,13 +1,14 @@
 /**
- * The MongoDB store through the official driver: against the wire-protocol test double,
- * as a standalone server (watch polls) and as a one-member replica set (watch uses a
- * change stream), and against a real server when MONGODB_URI is set.
+ * The MongoDB store through the official driver, its clock and its leases: against the
+ * wire-protocol test double, as a standalone server (watch polls) and as a one-member
+ * replica set (watch uses a change stream), and against a real server when MONGODB_URI is set.
  */
 import { test } from "node:test";
 import { Double, Long, MongoClient } from "mongodb";
 import { openStore } from "../../src/index.js";
 import { tcpProxy } from "../helpers/server-process.js";
 import { MongoDouble } from "../mongo-double/server.js";
+import { type LeaseHarness, leaseConformance } from "./leases-suite.js";
 import { conformance, type StoreHarness } from "./suite.js";
 
 const COLLECTION = "clock_conf";
@@ -62,6 +63,47 @@ async function harness(
   };
 }
 
+/** A lease harness on any server the driver can reach at `uri`. */
+async function leaseHarness(
+  uri: string,
+  database: string,
+  collection: string,
+  stop: () => Promise<void>,
+): Promise<LeaseHarness> {
+  const raw = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
+  await raw.connect();
+  const db = raw.db(database);
+  const clock = db.collection<{ _id: string }>(collection);
+  const leases = db.collection<{ _id: string } & Record<string, unknown>>(`${collection}_leases`);
+  const joiner = uri.includes("?") ? "&" : "?";
+  return {
+    open: () => openStore(`${uri}${joiner}collection=${collection}&timeout=5s`),
+    reset: async () => {
+      await clock.deleteMany({});
+      await leases.deleteMany({});
+    },
+    deleteClock: async () => {
+      await clock.deleteOne({ _id: "g" });
+    },
+    plantCorruptLease: async (name) => {
+      await leases.insertOne({
+        _id: name,
+        holder: "alice",
+        token: Long.fromNumber(-1),
+        start: Long.ZERO,
+        expiry: Long.fromNumber(5),
+        pins: [],
+        version: Long.ONE,
+      });
+    },
+    rawLease: (name) => leases.findOne({ _id: name }, { promoteValues: false }),
+    close: async () => {
+      await raw.close();
+      await stop();
+    },
+  };
+}
+
 conformance("mongodb (test double, standalone)", async () => {
   const double = await MongoDouble.start();
   return harness(double.uri(), "globalclock", COLLECTION, () => double.close(), double.port);
@@ -72,21 +114,44 @@ conformance("mongodb (test double, replica set)", async () => {
   return harness(double.uri(), "globalclock", COLLECTION, () => double.close(), double.port);
 });
 
+leaseConformance("mongodb (test double, standalone)", async () => {
+  const double = await MongoDouble.start();
+  return leaseHarness(double.uri(), "globalclock", COLLECTION, () => double.close());
+});
+
+leaseConformance("mongodb (test double, replica set)", async () => {
+  const double = await MongoDouble.start({ replicaSet: "rs0" });
+  return leaseHarness(double.uri(), "globalclock", COLLECTION, () => double.close());
+});
+
 const realUri = process.env.MONGODB_URI;
 if (realUri) {
-  conformance("mongodb (real server at MONGODB_URI)", async () => {
-    const collection = `clock_conf_${process.pid}`;
-    const path = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]*)/.exec(realUri)?.[1];
-    const database = path ? decodeURIComponent(path) : "globalclock";
+  const path = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]*)/.exec(realUri)?.[1];
+  const database = path ? decodeURIComponent(path) : "globalclock";
+  /** Drops the test's collections once the suite is done. */
+  const dropping = (collections: string[]) => async () => {
     const dropper = new MongoClient(realUri);
-    return harness(realUri, database, collection, async () => {
+    for (const name of collections) {
       await dropper
         .db(database)
-        .collection(collection)
+        .collection(name)
         .drop()
         .catch(() => false);
-      await dropper.close();
-    });
+    }
+    await dropper.close();
+  };
+  conformance("mongodb (real server at MONGODB_URI)", async () => {
+    const collection = `clock_conf_${process.pid}`;
+    return harness(realUri, database, collection, dropping([collection]));
+  });
+  leaseConformance("mongodb (real server at MONGODB_URI)", async () => {
+    const collection = `lease_conf_${process.pid}`;
+    return leaseHarness(
+      realUri,
+      database,
+      collection,
+      dropping([collection, `${collection}_leases`]),
+    );
   });
 } else {
   test("mongodb store conformance against a real server", (t) => {

@@ -1,14 +1,15 @@
 /**
  * The double's command dispatcher: the handshake and housekeeping commands a driver
- * sends (hello/isMaster, ping, buildInfo, endSessions), the CRUD commands, renameCollection,
- * and in replica-set mode change streams, retryable writes and replSetStepDown. Unknown
- * commands get mongod's CommandNotFound (59).
+ * sends (hello/isMaster, ping, buildInfo, endSessions), the CRUD commands, aggregate
+ * (aggregate.ts), renameCollection, and in replica-set mode change streams, retryable
+ * writes and replSetStepDown. Unknown commands get mongod's CommandNotFound (59).
  */
 import { type Document, Long, ObjectId } from "bson";
+import { runPipeline } from "./aggregate.js";
 import { ChangeStreams } from "./changes.js";
 import { Collections, deleteLimit, type FindAndModifyWrite } from "./collections.js";
 import { checkReadConcern, checkWriteConcern, isWrite } from "./concerns.js";
-import { badValue, CommandError, clone, idKey, toNumber } from "./values.js";
+import { badValue, CommandError, clone, idKey, toNumber, typeName } from "./values.js";
 
 export interface EngineOptions {
   /** "host:port" clients use to reach the double. */
@@ -310,7 +311,17 @@ export class Engine {
   #aggregate(db: string, cmd: Document): Document {
     const first = (cmd.pipeline as Document[] | undefined)?.[0];
     if (!first || !("$changeStream" in first)) {
-      throw badValue("the test double supports aggregate only for change streams");
+      // mongod 3.6+: "The 'cursor' option is required, except for aggregate with the explain argument".
+      if (typeName(cmd.cursor) !== "object") {
+        throw new CommandError(
+          9,
+          "FailedToParse",
+          "The 'cursor' option is required, except for aggregate with the explain argument",
+        );
+      }
+      const coll = typeof cmd.aggregate === "string" ? cmd.aggregate : "";
+      const firstBatch = runPipeline(this.data, db, coll, cmd.pipeline);
+      return { cursor: { firstBatch, id: Long.ZERO, ns: `${db}.${coll}` }, ok: 1 };
     }
     if (!this.options.replicaSet) {
       throw new CommandError(

@@ -1,6 +1,6 @@
 /**
  * Filters, update operators and projections for the test double: the subset a clock
- * record uses (equality, $eq/$ne/$gt/$gte/$lt/$lte/$in/$nin/$exists/$type, $and/$or;
+ * record uses (equality, $eq/$ne/$gt/$gte/$lt/$lte on numbers and strings, $in/$nin/$exists/$type, $and/$or;
  * $set, $unset, $inc, $setOnInsert, replacement). Anything else is refused with the
  * error mongod would give, so a store that strays beyond the subset fails loudly here.
  */
@@ -10,6 +10,7 @@ import {
   badValue,
   CommandError,
   compareNumbers,
+  compareStrings,
   hasType,
   isNumeric,
   typeName,
@@ -96,8 +97,15 @@ function operator(value: unknown, op: string, arg: unknown): boolean {
     case "$gte":
     case "$lt":
     case "$lte": {
-      if (!isNumeric(value) || !isNumeric(arg)) return false; // other types are not needed here
-      const c = compareNumbers(value, arg);
+      // Type bracketing: a comparison matches only values of the argument's type (numbers of
+      // any numeric type), e.g. `{ $gte: "" }` every string and nothing else. Strings
+      // compare as mongod's default (simple) collation does: bytewise, in UTF-8 (manual,
+      // "Comparison/Sort Order"; "Query operators: $gt: type bracketing"). Other types are
+      // not needed here.
+      let c: number;
+      if (isNumeric(value) && isNumeric(arg)) c = compareNumbers(value, arg);
+      else if (typeof value === "string" && typeof arg === "string") c = compareStrings(value, arg);
+      else return false;
       return op === "$gt" ? c > 0 : op === "$gte" ? c >= 0 : op === "$lt" ? c < 0 : c <= 0;
     }
     default:
@@ -231,7 +239,12 @@ export function project(doc: Document, projection: unknown): Document {
       ([k, v]) =>
         [k, typeof v === "boolean" ? v : !!(v as { valueOf(): number }).valueOf()] as const,
     );
-  const including = computed.length > 0 || flags.some(([k, on]) => k !== "_id" && on);
+  // `{ _id: 1 }` alone is an inclusion too: it returns only `_id` (manual, "Project Fields
+  // to Return from Query": a projection includes the fields set to 1, `_id` by default).
+  const including =
+    computed.length > 0 ||
+    flags.some(([k, on]) => k !== "_id" && on) ||
+    (flags.every(([k]) => k === "_id") && flags.some(([, on]) => on));
   const out: Document = {};
   if (including) {
     const wanted = new Set(flags.filter(([, on]) => on).map(([k]) => k));

@@ -1,9 +1,9 @@
 /**
  * A MongoDB wire-protocol TEST DOUBLE: a small TCP server on 127.0.0.1 that answers the
- * official driver the way mongod would, for the commands a clock record needs. It is
- * not a database (no indexes beyond `_id`, no durability, no auth, no sorting): it
- * exists so that the MongoDB store can be tested end to end, through the real driver,
- * on machines where no mongod can be installed.
+ * official driver the way mongod would, for the commands a clock record and its lease
+ * records need. It is not a database (no indexes beyond `_id`, no durability, no auth,
+ * sorting only in aggregate): it exists so that the MongoDB store can be tested end to
+ * end, through the real driver, on machines where no mongod can be installed.
  *
  * Faults can be injected per command: drop the connection before or after applying
  * the command, delay the reply, hold the command until the test releases it, answer with

@@ -146,6 +146,15 @@ export function compareNumbers(a: unknown, b: unknown): number {
   return da < db ? -1 : da > db ? 1 : 0; // at least one is ±Infinity
 }
 
+/**
+ * Orders two strings as mongod's simple collation (the default) does: a binary comparison of
+ * their UTF-8 bytes, which is code point order. JavaScript's `<` compares UTF-16 code units,
+ * which puts U+10000 and above before U+E000 to U+FFFF.
+ */
+export function compareStrings(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
 /** Query equality: numbers compare by value across types, everything else by type and value. */
 export function valuesEqual(a: unknown, b: unknown): boolean {
   if (isNumeric(a) && isNumeric(b)) return compareNumbers(a, b) === 0;

@@ -16,14 +16,40 @@ export interface EtcdTxn {
   commit(): Promise<EtcdTxnResult>;
 }
 
-export interface EtcdTxnResult {
-  succeeded: boolean;
-  responses: Array<{ response_range?: { kvs?: Array<{ value: Buffer }> } | null }>;
+/** A key as etcd returns it; revisions are int64 as decimal strings. */
+export interface EtcdKeyValue {
+  key: Buffer;
+  value: Buffer;
+  mod_revision: string;
 }
 
-/** A running watch: emits "put" (with the key-value), "connected" and "error". */
+export interface EtcdTxnResult {
+  succeeded: boolean;
+  /** `revision`: the store's revision once the txn was applied (a write's mod_revision). */
+  header?: { revision: string } | null;
+  responses: Array<{ response_range?: { kvs?: EtcdKeyValue[] } | null }>;
+}
+
+/** A range read inside a raw txn: one key, or [key, range_end). */
+export interface EtcdRangeRequest {
+  key: Buffer;
+  range_end?: Buffer;
+}
+
+/**
+ * The client's raw KV service. The builders cannot make a txn without a compare, which
+ * is how several keys are read in one round trip; this can.
+ */
+export interface EtcdKV {
+  txn(
+    request: { compare: []; success: Array<{ request_range: EtcdRangeRequest }>; failure: [] },
+    options: EtcdCallOptions,
+  ): Promise<EtcdTxnResult>;
+}
+
+/** A running watch: emits "put" and "delete" (with the key-value), "connected" and "error". */
 export interface EtcdWatcher {
-  on(event: "put", listener: (kv: { value: Buffer }) => void): unknown;
+  on(event: "put" | "delete", listener: (kv: { value: Buffer }) => void): unknown;
   on(event: "connected", listener: () => void): unknown;
   on(event: "error", listener: (err: Error) => void): unknown;
   removeAllListeners(): unknown;
@@ -31,6 +57,7 @@ export interface EtcdWatcher {
 }
 
 export interface EtcdClient {
+  readonly kv: EtcdKV;
   get(key: string): { options(options: EtcdCallOptions): { buffer(): Promise<Buffer | null> } };
   put(key: string): { value(value: string): unknown };
   if(
@@ -39,6 +66,9 @@ export interface EtcdClient {
     cmp: "==" | "!=" | ">" | "<",
     value: string | number,
   ): EtcdTxn;
-  watch(): { key(key: string): { watcher(): EtcdWatcher } };
+  watch(): {
+    key(key: string): { watcher(): EtcdWatcher };
+    prefix(prefix: string): { watcher(): EtcdWatcher };
+  };
   close(): void;
 }

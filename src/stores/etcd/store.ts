@@ -1,11 +1,13 @@
 import { abortable } from "../../abort.js";
-import { ClosedError, ConfigError, CorruptRecordError, quote, StoreError } from "../../errors.js";
+import { ClosedError, ConfigError, quote, StoreError } from "../../errors.js";
 import { catchingUp, latestValues } from "../../push.js";
-import { parseStoredDecimal } from "../../record.js";
 import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { StoreCalls } from "../call.js";
 import type { EtcdClient } from "./client.js";
 import { explainEtcdError } from "./errors.js";
+import { EtcdLeases } from "./leases.js";
+import { decodeTime as decode } from "./values.js";
+import { attachWatcher, type EndWatch } from "./watcher.js";
 
 export interface EtcdStoreOptions {
   /** The client: an `Etcd3`, the caller's own or one `open` made. */
@@ -45,8 +47,10 @@ export class EtcdStore implements ClockStore {
   readonly #client: EtcdClient;
   readonly #calls: StoreCalls;
   readonly #onClose: (() => void | Promise<void>) | undefined;
-  /** Ends each running watch, failing it with the reason. */
-  readonly #watches = new Set<(err: unknown) => Promise<void>>();
+  /** Ends each running watch (the clock's and the leases'), failing it with the reason. */
+  readonly #watches = new Set<EndWatch>();
+  /** Lease records under `<key>/leases/`, and the cluster's maxStep at `<key>/maxStep`. */
+  readonly leases: EtcdLeases;
 
   constructor(options: EtcdStoreOptions) {
     if (!options?.client)
@@ -70,6 +74,13 @@ export class EtcdStore implements ClockStore {
       kind: KIND,
       timeoutMs: this.timeoutMs,
       explain: (err) => explainEtcdError(err, where, this.timeoutMs, secrets),
+    });
+    this.leases = new EtcdLeases({
+      client: this.#client,
+      key: this.key,
+      call: (operation, signal, fn) => this.#call(operation, signal, fn),
+      calls: this.#calls,
+      watches: this.#watches,
     });
   }
 
@@ -132,19 +143,7 @@ export class EtcdStore implements ClockStore {
       });
       // Each time the watch is (re)established.
       watcher.on("connected", () => void catchUp());
-      watcher.on("error", (err) => fail(this.#calls.error("watch", err)));
-      const stop = () => {
-        this.#watches.delete(end);
-        watcher.removeAllListeners();
-        watcher.on("error", () => {});
-        return watcher.cancel().catch(() => {});
-      };
-      const end = (err: unknown) => {
-        fail(err);
-        return stop();
-      };
-      this.#watches.add(end);
-      return () => void stop();
+      return attachWatcher(watcher, this.#watches, fail, (err) => this.#calls.error("watch", err));
     });
   }
 
@@ -164,18 +163,4 @@ export class EtcdStore implements ClockStore {
   ): Promise<T> {
     return this.#calls.run(operation, signal, () => fn(Date.now() + this.timeoutMs));
   }
-}
-
-/** An etcd value must be the canonical decimal of a non-negative int64 ("7", never "007"). */
-function decode(value: Buffer, operation: string): bigint {
-  const text = value.toString("utf8");
-  const time = parseStoredDecimal(text, KIND, operation);
-  if (time.toString() !== text) {
-    throw new CorruptRecordError(
-      KIND,
-      operation,
-      `value ${quote(text, 40)} is not a canonical decimal integer`,
-    );
-  }
-  return time;
 }

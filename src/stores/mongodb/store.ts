@@ -10,17 +10,18 @@ import {
   type W,
 } from "mongodb";
 import { abortable } from "../../abort.js";
-import { ClosedError, ConfigError, CorruptRecordError, StoreError } from "../../errors.js";
-import { checkStoredTime } from "../../record.js";
+import { ClosedError, ConfigError, StoreError } from "../../errors.js";
 import type { ClockStore } from "../../store.js";
 import { INT64_MAX } from "../../time.js";
 import { StoreCalls } from "../call.js";
+import { CLOCK_ID, decodeTime } from "./decode.js";
 import { explainMongoError, mongoCode } from "./errors.js";
+import { MongoLeases, type NamedDocument } from "./leases.js";
 import { watchClock } from "./watch.js";
 
 const KIND = "mongodb";
-/** The clock document's `_id`, as Juju wrote it. */
-export const CLOCK_ID = "g";
+
+export { CLOCK_ID };
 
 export interface MongoStoreOptions {
   /**
@@ -104,6 +105,8 @@ const noop = () => {};
  * `$inc: { time: 0 }` (never $set, which would overwrite an existing clock); a swap is
  * `updateOne({ _id: "g", time: old }, { $set: { time: next } })`, decided by matchedCount.
  * Times are written as BSON int64 (Long) and read without going through a double.
+ * Lease records are in a collection beside it, and the cluster's maxStep in a second
+ * document of this one, `{ _id: "maxStep" }` (see leases.ts); a clock alone makes neither.
  *
  * The store takes a driver Collection, so the URL opener (openMongoStore) and the
  * original Config API (newReader/newUpdater) share it. It closes nothing it was given;
@@ -132,6 +135,11 @@ export class MongoStore implements ClockStore {
   readonly #session: ClientSession | undefined;
   /** The write in flight, which the next write waits for (one transaction number at a time). */
   #writing: Promise<unknown> | undefined;
+  /**
+   * Lease records (leases.ts), where the store has the collection's client (to reach the
+   * leases collection and share the session); undefined otherwise.
+   */
+  readonly leases: MongoLeases | undefined;
 
   constructor(collection: Collection<Document>, options: MongoStoreOptions = {}) {
     const w = options.writeConcern ?? MONGODB_DEFAULTS.writeConcern;
@@ -164,11 +172,26 @@ export class MongoStore implements ClockStore {
     this.#writeConcern = { w };
     this.#readConcern = { level: level as ReadConcernLevel };
     this.#onClose = options.onClose;
-    if (level !== "linearizable") {
-      this.#session = sessionClient(collection, options.client)?.startSession({
-        causalConsistency: true,
-      });
-    }
+    const client = sessionClient(collection, options.client);
+    if (level !== "linearizable") this.#session = client?.startSession({ causalConsistency: true });
+    this.leases = client && this.#openLeases(client);
+  }
+
+  /** Leases in `<collection>_leases` of the clock's database; maxStep beside the clock. */
+  #openLeases(client: MongoClient): MongoLeases {
+    const { dbName, collectionName } = this.#collection;
+    return new MongoLeases({
+      clock: this.#collection as unknown as Collection<NamedDocument>,
+      leases: client.db(dbName).collection<NamedDocument>(`${collectionName}_leases`),
+      calls: this.#calls,
+      session: this.#session,
+      readConcern: this.#readConcern,
+      writeConcern: this.#writeConcern,
+      exclusive: (write) => this.#exclusive(write),
+      pollIntervalMs: this.#pollIntervalMs,
+      maxAwaitTimeMs: this.#maxAwaitTimeMs,
+      closing: this.#closing.signal,
+    });
   }
 
   /** The namespace, "database.collection", for messages. */
@@ -303,32 +326,7 @@ export class MongoStore implements ClockStore {
 
   /** The stored time of a document read or returned by the server, checked. */
   #decode(operation: string, doc: Document): bigint {
-    const { time, timeType } = doc;
-    if (timeType === undefined) {
-      throw new StoreError(
-        KIND,
-        operation,
-        `the server answered without the projected field timeType, so the stored type of time in ${this.namespace} is unknown`,
-        { retryable: false },
-      );
-    }
-    if (timeType === "long" || timeType === "int") {
-      const exact = exactInteger(time);
-      if (exact !== undefined) return checkStoredTime(exact, KIND, operation);
-    }
-    if (timeType === "missing" || time === undefined) {
-      throw new CorruptRecordError(
-        KIND,
-        operation,
-        `the clock document in ${this.namespace} has no time field`,
-      );
-    }
-    const shown = typeof time === "string" ? JSON.stringify(time.slice(0, 40)) : String(time);
-    throw new CorruptRecordError(
-      KIND,
-      operation,
-      `time in ${this.namespace} is a BSON ${String(timeType)} (${shown}), not an int64`,
-    );
+    return decodeTime(doc, operation, this.namespace);
   }
 
   #run<T>(operation: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
@@ -354,16 +352,4 @@ function positive(field: string, value: number | undefined, fallback: number): n
     throw new ConfigError(field, `invalid ${field} ${v}: must be a duration greater than 0`);
   }
   return v;
-}
-
-/**
- * An integer as the driver decoded it: a number (defaults), a Long (beyond 2^53, or with
- * promoteLongs off), a bigint (useBigInt64) or an Int32 (promoteValues off), any of which
- * a caller's own client may have set. Undefined for anything else.
- */
-function exactInteger(value: unknown): bigint | undefined {
-  if (typeof value === "bigint") return value;
-  if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : undefined;
-  const type = (value as { _bsontype?: unknown } | null)?._bsontype;
-  return type === "Long" || type === "Int32" ? BigInt(String(value)) : undefined;
 }

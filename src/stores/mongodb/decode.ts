@@ -1,0 +1,137 @@
+/**
+ * Reading what the server returned: integers with the stored BSON type it computed for
+ * them, lease documents, and the range of names under a prefix.
+ */
+import type { Document } from "mongodb";
+import { CorruptRecordError, quote, StoreError } from "../../errors.js";
+import type { LeaseRecord } from "../../lease-store.js";
+import { checkLease, checkStoredTime } from "../../record.js";
+
+const KIND = "mongodb";
+/** The clock document's `_id`, as Juju wrote it. */
+export const CLOCK_ID = "g";
+
+/** The integer fields of a lease document, each read with its stored type (`tokenType`…). */
+export const LEASE_INTEGERS = ["token", "start", "expiry", "version"] as const;
+
+/** The BSON types a stored integer may have: exact either way (see TIME_TYPES in store.ts). */
+export const INTEGER_TYPES: readonly string[] = ["long", "int"];
+
+/**
+ * An integer as the driver decoded it: a number (defaults), a Long (beyond 2^53, or with
+ * promoteLongs off), a bigint (useBigInt64) or an Int32 (promoteValues off), any of which
+ * a caller's own client may have set. Undefined for anything else.
+ */
+export function exactInteger(value: unknown): bigint | undefined {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : undefined;
+  const type = (value as { _bsontype?: unknown } | null)?._bsontype;
+  return type === "Long" || type === "Int32" ? BigInt(String(value)) : undefined;
+}
+
+/** A value for a message: strings quoted and cut short. */
+export function shown(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value.slice(0, 40)) : String(value);
+}
+
+/**
+ * The `time` of a clock-like document (`{ time }`, with `timeType` computed by the server)
+ * in namespace `ns`, checked: the clock record, or the stored maxStep.
+ */
+export function decodeTime(
+  doc: Document,
+  operation: string,
+  ns: string,
+  what: "clock" | "maxStep" = "clock",
+): bigint {
+  const { time, timeType } = doc;
+  const record = what === "clock" ? undefined : "maxStep record";
+  if (timeType === undefined) {
+    throw new StoreError(
+      KIND,
+      operation,
+      `the server answered without the projected field timeType, so the stored type of time in ${ns} is unknown`,
+      { retryable: false },
+    );
+  }
+  if (INTEGER_TYPES.includes(timeType)) {
+    const exact = exactInteger(time);
+    if (exact !== undefined) {
+      if (!record || exact >= 0n) return checkStoredTime(exact, KIND, operation);
+      throw new CorruptRecordError(KIND, operation, `time in ${ns} is negative (${exact})`, record);
+    }
+  }
+  if (timeType === "missing" || time === undefined) {
+    throw new CorruptRecordError(
+      KIND,
+      operation,
+      `the ${what} document in ${ns} has no time field`,
+      record,
+    );
+  }
+  throw new CorruptRecordError(
+    KIND,
+    operation,
+    `time in ${ns} is a BSON ${String(timeType)} (${shown(time)}), not an int64`,
+    record,
+  );
+}
+
+/**
+ * A lease document the server returned with the stored type of each integer. Only an int64
+ * (or an int32, as exact) is an integer here: a double 5.0 decodes to the number 5, which
+ * checkLease alone could not tell from a Long 5.
+ */
+export function decodeLease(doc: Document, operation: string): LeaseRecord {
+  const int = (field: (typeof LEASE_INTEGERS)[number]) => {
+    const type = doc[`${field}Type`];
+    if (type === undefined) {
+      throw new StoreError(
+        KIND,
+        operation,
+        `the server answered without the projected field ${field}Type`,
+        { retryable: false },
+      );
+    }
+    if (INTEGER_TYPES.includes(type)) return exactInteger(doc[field]);
+    const detail =
+      type === "missing"
+        ? `${field} is missing`
+        : `${field} is a BSON ${type} (${shown(doc[field])}), not an int64`;
+    throw new CorruptRecordError(
+      KIND,
+      operation,
+      detail,
+      `lease record ${quote(String(doc._id), 60)}`,
+    );
+  };
+  return checkLease(
+    {
+      name: doc._id,
+      holder: doc.holder,
+      token: int("token"),
+      start: int("start"),
+      expiry: int("expiry"),
+      pins: doc.pins,
+      version: int("version"),
+    },
+    KIND,
+    operation,
+  );
+}
+
+/**
+ * The strings that start with `prefix`, as a range: from the prefix to the prefix with its
+ * last code point one higher (UTF-8's byte order is code point order, and the default
+ * collation compares bytes). An empty prefix is every string (type bracketing).
+ */
+export function prefixRange(prefix: string): Document {
+  const points = [...prefix];
+  while (points.length > 0) {
+    const last = (points.pop() as string).codePointAt(0) as number;
+    if (last >= 0x10ffff) continue;
+    const next = last + 1 === 0xd800 ? 0xe000 : last + 1; // surrogates are not code points
+    return { $gte: prefix, $lt: points.join("") + String.fromCodePoint(next) };
+  }
+  return { $gte: prefix };
+}

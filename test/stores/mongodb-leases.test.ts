@@ -1,0 +1,224 @@
+/**
+ * The MongoDB store's lease records, beyond the conformance suite: how many commands each
+ * operation sends, that they run in the store's session, how stored types are judged, the
+ * prefix ranges, and the test double's sort and string ranges, which a listing relies on.
+ */
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { Double, Long, MongoClient, MongoServerError } from "mongodb";
+import { type ClockStore, CorruptRecordError, openStore } from "../../src/index.js";
+import type { LeaseStore } from "../../src/lease-store.js";
+import { prefixRange } from "../../src/stores/mongodb/decode.js";
+import { MongoDouble } from "../mongo-double/server.js";
+
+const fields = { holder: "alice", token: 1n, start: 0n, expiry: 5n, pins: [] };
+const seam = (store: ClockStore): LeaseStore => store.leases as LeaseStore;
+
+describe("mongodb leases on the replica-set double", () => {
+  let double: MongoDouble;
+  let store: ClockStore;
+  let raw: MongoClient;
+
+  before(async () => {
+    double = await MongoDouble.start({ replicaSet: "rs0" });
+    store = await openStore(double.uri("", "collection=clock&timeout=5s"));
+    raw = new MongoClient(double.uri(), { serverSelectionTimeoutMS: 5000 });
+  });
+  after(async () => {
+    await store?.close();
+    await raw?.close();
+    await double?.close();
+  });
+  beforeEach(async () => {
+    await raw.db("globalclock").collection("clock").deleteMany({});
+    await raw.db("globalclock").collection("clock_leases").deleteMany({});
+    double.log.length = 0;
+  });
+
+  test("each operation is one command, in the store's session", async () => {
+    await store.ensure();
+    const v = await seam(store).writeLease({ ...fields, name: "a" }, undefined);
+    await seam(store).writeLease({ ...fields, name: "a", expiry: 6n }, v);
+    await seam(store).readLease("a");
+    await seam(store).listLeases("");
+    await seam(store).ensureMaxStep(1n);
+    await seam(store).swapMaxStep(1n, 2n);
+    const names = double.log.map((c) => c.name);
+    assert.deepEqual(names, [
+      "findAndModify", // ensure
+      "insert",
+      "update",
+      "aggregate", // readLease: clock, maxStep and the lease at once
+      "aggregate", // listLeases
+      "findAndModify", // ensureMaxStep
+      "update", // swapMaxStep
+    ]);
+    const lsids = double.log.map((c) => JSON.stringify(c.command.lsid));
+    assert.equal(new Set(lsids).size, 1, "one session");
+    const read = double.commands("aggregate")[0]?.command;
+    assert.equal(read?.readConcern?.level, "majority");
+    assert.ok(read?.readConcern?.afterClusterTime, "causally after the store's writes");
+    assert.equal(double.commands("insert")[0]?.command.writeConcern?.w, "majority");
+  });
+
+  test("a new record is an insert; a lost race is a duplicate key, never an error", async () => {
+    const a = seam(store);
+    assert.equal(await a.writeLease({ ...fields, name: "n" }, undefined), 1n);
+    assert.equal(await a.writeLease({ ...fields, name: "n" }, undefined), undefined);
+    assert.equal(await a.writeLease({ ...fields, name: "n", expiry: 7n }, 1n), 2n);
+    const doc = await raw
+      .db("globalclock")
+      .collection("clock_leases")
+      .findOne({ _id: "n" as never }, { promoteLongs: false });
+    assert.ok(doc?.version instanceof Long && doc.token instanceof Long, "stored as int64");
+    assert.equal(String(doc?.expiry), "7");
+  });
+
+  test("an integer stored as a double is corrupt, and is left untouched", async () => {
+    const leases = raw.db("globalclock").collection("clock_leases");
+    await leases.insertOne({
+      _id: "d" as never,
+      holder: "alice",
+      token: new Double(1),
+      start: Long.ZERO,
+      expiry: Long.fromNumber(5),
+      pins: [],
+      version: Long.ONE,
+    });
+    await assert.rejects(seam(store).readLease("d"), (err: unknown) => {
+      assert.ok(err instanceof CorruptRecordError);
+      assert.match(err.message, /token is a BSON double/);
+      return true;
+    });
+    const stored = await leases.findOne({ _id: "d" as never }, { promoteValues: false });
+    assert.ok(stored?.token instanceof Double);
+  });
+
+  test("a corrupt maxStep is a CorruptRecordError naming the maxStep record", async () => {
+    await raw
+      .db("globalclock")
+      .collection("clock")
+      .insertOne({ _id: "maxStep" as never, time: "1.5s" });
+    await assert.rejects(seam(store).readLease("x"), /corrupt maxStep record/);
+    await assert.rejects(seam(store).ensureMaxStep(1n), /corrupt maxStep record/);
+    assert.equal(await seam(store).swapMaxStep(1n, 2n), false);
+  });
+
+  test("names list in UTF-8 byte order, prefixes bounded by code points", async () => {
+    const names = ["p\u{10FFFF}a", "p\u{10FFFF}", "q", "p\uD7FFz", "p\uE000", "p\u{10000}", "o"];
+    for (const name of names) await seam(store).writeLease({ ...fields, name }, undefined);
+    const list = async (prefix: string) =>
+      (await seam(store).listLeases(prefix)).leases.map((l) => l.name);
+    // JavaScript's sort would put U+10000 (a surrogate pair) before U+E000.
+    assert.deepEqual(await list("p"), [
+      "p\uD7FFz",
+      "p\uE000",
+      "p\u{10000}",
+      "p\u{10FFFF}",
+      "p\u{10FFFF}a",
+    ]);
+    assert.deepEqual(await list("p\u{10FFFF}"), ["p\u{10FFFF}", "p\u{10FFFF}a"]);
+    assert.deepEqual(await list("p\uD7FF"), ["p\uD7FFz"]);
+    assert.equal((await list("")).length, names.length);
+  });
+});
+
+test("prefix ranges: the last code point one higher, past the surrogates and U+10FFFF", () => {
+  assert.deepEqual(prefixRange("ab"), { $gte: "ab", $lt: "ac" });
+  assert.deepEqual(prefixRange("a\uD7FF"), { $gte: "a\uD7FF", $lt: "a\uE000" });
+  assert.deepEqual(prefixRange("a\u{10FFFF}"), { $gte: "a\u{10FFFF}", $lt: "b" });
+  assert.deepEqual(prefixRange("\u{10FFFF}"), { $gte: "\u{10FFFF}" });
+  assert.deepEqual(prefixRange(""), { $gte: "" });
+});
+
+test("standalone double: the refused change stream is asked once, then watchLeases notices at the poll pace", async () => {
+  const double = await MongoDouble.start();
+  const store = await openStore(double.uri("", "collection=clock&timeout=5s&pollInterval=20ms"));
+  const ac = new AbortController();
+  try {
+    let notices = 0;
+    for await (const _ of seam(store).watchLeases?.("", ac.signal) ?? []) {
+      if (++notices === 3) break;
+    }
+    assert.equal(notices, 3);
+    const streams = double
+      .commands("aggregate")
+      .filter((c) => "$changeStream" in (c.command.pipeline?.[0] ?? {}));
+    assert.equal(streams.length, 1);
+    assert.equal(streams[0]?.command.aggregate, "clock_leases");
+  } finally {
+    ac.abort();
+    await store.close();
+    await double.close();
+  }
+});
+
+describe("the double's aggregate, as mongod answers it", () => {
+  let double: MongoDouble;
+  let client: MongoClient;
+  before(async () => {
+    double = await MongoDouble.start();
+    client = new MongoClient(double.uri(), { serverSelectionTimeoutMS: 5000 });
+    const a = client.db("t").collection<{ _id: unknown; n?: number }>("a");
+    await a.insertMany([
+      { _id: "\u{10000}" },
+      { _id: "\uE000" },
+      { _id: "a" },
+      { _id: "B" },
+      { _id: 5 },
+    ]);
+    await client.db("t").collection<{ _id: unknown }>("b").insertOne({ _id: "from-b" });
+  });
+  after(async () => {
+    await client?.close();
+    await double?.close();
+  });
+
+  test("$sort orders strings by UTF-8 bytes, numbers before strings", async () => {
+    const ids = await client
+      .db("t")
+      .collection("a")
+      .aggregate([{ $sort: { _id: 1 } }])
+      .toArray();
+    assert.deepEqual(
+      ids.map((d) => d._id),
+      [5, "B", "a", "\uE000", "\u{10000}"],
+    );
+  });
+
+  test("string ranges match strings only (type bracketing)", async () => {
+    const ids = await client
+      .db("t")
+      .collection("a")
+      .aggregate([{ $match: { _id: { $gte: "", $lt: "\uF000" } } }, { $sort: { _id: -1 } }])
+      .toArray();
+    assert.deepEqual(
+      ids.map((d) => d._id),
+      ["\uE000", "a", "B"],
+    );
+  });
+
+  test("$unionWith adds the other collection's pipeline output", async () => {
+    const ids = await client
+      .db("t")
+      .collection("a")
+      .aggregate([
+        { $match: { _id: "a" } },
+        { $unionWith: { coll: "b", pipeline: [{ $project: { _id: 1 } }] } },
+        { $unionWith: { coll: "missing" } },
+      ])
+      .toArray();
+    assert.deepEqual(ids.map((d) => d._id).sort(), ["a", "from-b"]);
+  });
+
+  test("an unknown stage is refused with mongod's code", async () => {
+    await assert.rejects(
+      client
+        .db("t")
+        .collection("a")
+        .aggregate([{ $group: { _id: null } }])
+        .toArray(),
+      (err: unknown) => err instanceof MongoServerError && err.code === 40324,
+    );
+  });
+});
