@@ -1,5 +1,8 @@
-/** Resolves true after `ms`, or false at once when `signal` aborts. Never rejects. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+/**
+ * Resolves true after `ms`, or false at once when `signal` aborts. Never rejects.
+ * `unref`: the wait alone does not keep the process alive.
+ */
+export function sleep(ms: number, signal?: AbortSignal, unref = false): Promise<boolean> {
   if (signal?.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const onAbort = () => {
@@ -10,6 +13,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
       signal?.removeEventListener("abort", onAbort);
       resolve(true);
     }, ms);
+    if (unref) timer.unref();
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -8,10 +8,10 @@ export interface WorkerClock {
   /** Monotonic nanoseconds; only differences matter. Never the wall clock. */
   now(): bigint;
   /** Waits `ns`; resolves false at once if `signal` aborts. */
-  sleep(ns: bigint, signal: AbortSignal): Promise<boolean>;
+  sleep(ns: bigint, signal: AbortSignal, options?: { unref?: boolean }): Promise<boolean>;
 }
 
 export const monotonicClock: WorkerClock = {
   now: () => process.hrtime.bigint(),
-  sleep: (ns, signal) => sleep(Number(ns) / 1e6, signal),
+  sleep: (ns, signal, options) => sleep(Number(ns) / 1e6, signal, options?.unref),
 };

@@ -143,9 +143,12 @@ export class Lease {
     const timer = new AbortController();
     this.#timer = timer;
     const wait = this.#deadline - this.#owner.clock.now();
-    void this.#owner.clock.sleep(wait > 0n ? wait : 0n, timer.signal).then((fired) => {
-      if (fired) this.#stop(this.#expired());
-    });
+    // Unref'd: a lease left unreleased must not keep its process alive until the deadline.
+    void this.#owner.clock
+      .sleep(wait > 0n ? wait : 0n, timer.signal, { unref: true })
+      .then((fired) => {
+        if (fired) this.#stop(this.#expired());
+      });
   }
 
   #expired(): LeaseLostError {

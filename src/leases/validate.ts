@@ -16,7 +16,8 @@ export function checkLeaseText(
     typeof value !== "string" ||
     value.length < min ||
     value.length > MAX_LENGTH ||
-    /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(value)
+    // control and invisible characters, and lone surrogates (which UTF-8 cannot carry)
+    /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u.test(value)
   ) {
     const shown = typeof value === "string" ? quote(value, 60) : String(value);
     throw new ConfigError(

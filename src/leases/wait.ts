@@ -27,10 +27,10 @@ export async function waitUntilFree(
   else outer?.addEventListener("abort", onAbort, { once: true });
   const wakeup = new Wakeup();
   // Subscribed before the first read, so that no change between the two goes unseen.
-  const pushed = [
+  const sources = [
     leases.watchLeases && follow(leases.watchLeases(name, stop.signal), wakeup),
     store.watch && follow(store.watch(stop.signal), wakeup),
-  ].filter(Boolean).length;
+  ];
   try {
     for (;;) {
       stop.signal.throwIfAborted();
@@ -42,7 +42,9 @@ export async function waitUntilFree(
       if (isFree(snap.lease, time)) return snap.lease && leaseInfo(snap.lease, time);
       const lease = snap.lease as LeaseRecord;
       let wait = lease.pins.length > 0 ? pollInterval * 40n : lease.expiry - time;
-      if (pushed < 2 && wait > pollInterval) wait = pollInterval;
+      // Both pushes alive: the lease's release and the clock reaching the expiry wake it.
+      const pushed = sources.every((source) => source?.live);
+      if (!pushed && wait > pollInterval) wait = pollInterval;
       if (wait < MIN_SLEEP) wait = MIN_SLEEP;
       const timer = new AbortController();
       const woken = wakeup.next(timer.signal);
@@ -55,12 +57,21 @@ export async function waitUntilFree(
   }
 }
 
-/** Wakes `wakeup` at every value of `source`; a failed source is simply no longer followed. */
-function follow(source: AsyncIterable<unknown>, wakeup: Wakeup): true {
+/**
+ * Wakes `wakeup` at every value of `source`. `live` turns false once the source ends or
+ * fails: the waiter then reads on its own.
+ */
+function follow(source: AsyncIterable<unknown>, wakeup: Wakeup): { live: boolean } {
+  const state = { live: true };
   void (async () => {
     for await (const _ of source) wakeup.notify();
-  })().catch(() => {});
-  return true;
+  })()
+    .catch(() => {})
+    .finally(() => {
+      state.live = false;
+      wakeup.notify();
+    });
+  return state;
 }
 
 /** A latch that remembers a notice given while nobody waited. */

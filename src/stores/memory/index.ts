@@ -28,7 +28,7 @@ export class MemoryStore implements ClockStore {
 
   constructor(name?: string) {
     this.#cell = name ? memoryCell(name) : newCell();
-    this.leases = new MemoryLeases(this.#cell, this.#calls);
+    this.leases = new MemoryLeases(this.#cell, this.#calls, this.#watches);
   }
 
   read(signal?: AbortSignal): Promise<bigint | undefined> {

@@ -1,3 +1,4 @@
+import { ClosedError } from "../../errors.js";
 import type { LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
 import { latestValues } from "../../push.js";
 import { checkLease, checkStoredTime, type RawLease, wrongType } from "../../record.js";
@@ -18,9 +19,13 @@ export class MemoryLeases implements LeaseStore {
   readonly #cell: MemoryCell;
   readonly #calls: StoreCalls;
 
-  constructor(cell: MemoryCell, calls: StoreCalls) {
+  readonly #watches: Set<() => void>;
+
+  /** `watches`: the store's running watches, which its close() ends. */
+  constructor(cell: MemoryCell, calls: StoreCalls, watches: Set<() => void>) {
     this.#cell = cell;
     this.#calls = calls;
+    this.#watches = watches;
   }
 
   readLease(name: string, signal?: AbortSignal) {
@@ -69,12 +74,17 @@ export class MemoryLeases implements LeaseStore {
 
   watchLeases(prefix: string, signal: AbortSignal): AsyncIterable<void> {
     this.#calls.checkOpen();
-    return latestValues<void>(signal, (push) => {
+    return latestValues<void>(signal, (push, fail) => {
       const listener = (name: string) => {
         if (name.startsWith(prefix)) push();
       };
+      const end = () => fail(new ClosedError("memory store"));
       this.#cell.leaseListeners.add(listener);
-      return () => this.#cell.leaseListeners.delete(listener);
+      this.#watches.add(end);
+      return () => {
+        this.#cell.leaseListeners.delete(listener);
+        this.#watches.delete(end);
+      };
     });
   }
 
