@@ -32,6 +32,9 @@ function describeMongoError(err: unknown): string {
   if (name === "MongoServerSelectionError") {
     return `no MongoDB server answered in time (${text}); check the URL, the network and that mongod runs, or raise the timeout option`;
   }
+  if (/ECONNREFUSED|ENOTFOUND/.test(text)) {
+    return `cannot reach MongoDB (${text}): is mongod running there, and is the URL right?`;
+  }
   if (name === "MongoNetworkTimeoutError") {
     return `no answer in time (${text}); the outcome is unknown`;
   }

@@ -3,7 +3,7 @@
  * client made from a URL (`open`). `mongodb` is an optional peer dependency, loaded only
  * here. Juju's original API on top of it is `globalclock/mongodb` (src/juju/mongodb.ts).
  */
-import { MongoClient, type MongoClientOptions } from "mongodb";
+import { MongoClient, type MongoClientOptions, type ServerDescriptionChangedEvent } from "mongodb";
 import { abortable } from "../../abort.js";
 import { safeUrl } from "../../config.js";
 import { ConfigError, describe, redact, StoreError } from "../../errors.js";
@@ -50,7 +50,13 @@ export async function open(url: string, options: OpenOptions = {}): Promise<Mong
       client,
       onClose: () => client.close(),
     });
-    await abortable(client.connect(), options.signal);
+    const connected = new AbortController();
+    try {
+      const refused = refusedEverywhere(client, parsed.driverUrl, connected.signal);
+      await abortable(Promise.race([client.connect(), refused]), options.signal);
+    } finally {
+      connected.abort(); // from now on the driver's own retries take over
+    }
     return store;
   } catch (err) {
     await client.close().catch(() => {});
@@ -62,4 +68,34 @@ export async function open(url: string, options: OpenOptions = {}): Promise<Mong
       retryable,
     });
   }
+}
+
+/** Errors that say a host is not there at all, now: no retry within the timeout helps. */
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND/;
+
+/**
+ * Rejects as soon as every seed host has refused the connection (or has no address),
+ * where the driver would go on trying until its server selection timeout: a store whose
+ * server is down says so at once, as the other stores do. Never settles otherwise; stops
+ * listening when `until` aborts.
+ */
+function refusedEverywhere(client: MongoClient, url: string, until: AbortSignal): Promise<never> {
+  const seeds = /^mongodb:\/\/(?:[^@/]*@)?([^/?]*)/i.exec(url)?.[1]?.split(",") ?? [];
+  return new Promise((_resolve, reject) => {
+    if (seeds.length === 0) return; // mongodb+srv: the hosts come from DNS
+    const failed = new Map<string, Error>();
+    const onChange = (event: ServerDescriptionChangedEvent) => {
+      const error = event.newDescription.error;
+      if (error && UNREACHABLE.test(error.message)) failed.set(event.address, error);
+      else failed.delete(event.address);
+      if (failed.size >= seeds.length) {
+        client.off("serverDescriptionChanged", onChange);
+        reject(failed.values().next().value);
+      }
+    };
+    client.on("serverDescriptionChanged", onChange);
+    until.addEventListener("abort", () => client.off("serverDescriptionChanged", onChange), {
+      once: true,
+    });
+  });
 }

@@ -11,7 +11,7 @@ import {
 } from "mongodb";
 import { abortable } from "../../abort.js";
 import { ClosedError, ConfigError, StoreError } from "../../errors.js";
-import type { ClockStore } from "../../store.js";
+import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { INT64_MAX } from "../../time.js";
 import { StoreCalls } from "../call.js";
 import { CLOCK_ID, decodeTime } from "./decode.js";
@@ -40,7 +40,7 @@ export interface MongoStoreOptions {
   pollIntervalMs?: number;
   /** How long a change stream's getMore waits on the server for a change. Default 1 s. */
   maxAwaitTimeMs?: number;
-  /** Deadline of each call, in ms. Default 10 s. */
+  /** Deadline of each call, in ms. Default 2 s (DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number;
   /**
    * The client `collection` belongs to, on which the store starts its causally consistent
@@ -57,7 +57,7 @@ export const MONGODB_DEFAULTS = Object.freeze({
   readConcern: "majority",
   pollIntervalMs: 250,
   maxAwaitTimeMs: 1000,
-  timeoutMs: 10_000,
+  timeoutMs: DEFAULT_TIMEOUT_MS,
 });
 
 const READ_CONCERNS: readonly string[] = ["majority", "linearizable", "local"];

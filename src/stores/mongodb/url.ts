@@ -1,12 +1,13 @@
 import { checkIdentifier, durationMs, safeUrl, urlOptions } from "../../config.js";
 import { ConfigError } from "../../errors.js";
+import { DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { MONGODB_DEFAULTS, type MongoStoreOptions } from "./store.js";
 
 /** Defaults of a `mongodb://` store URL. */
 export const MONGODB_URL_DEFAULTS = Object.freeze({
   database: "globalclock",
   collection: "globalclock",
-  timeout: "10s",
+  timeout: `${DEFAULT_TIMEOUT_MS}ms`,
   pollInterval: "250ms",
 });
 
@@ -73,7 +74,7 @@ export interface MongoUrl {
  * Reads `mongodb://[user:pass@]host[:port][,…]/[database][?options]` (or `mongodb+srv://`).
  * The database defaults to "globalclock" (a Juju controller keeps its clock in "juju").
  * Options: collection (default "globalclock"), writeConcern (majority | n), readConcern
- * (majority | linearizable | local), timeout (default 10s), pollInterval (default 250ms),
+ * (majority | linearizable | local), timeout (default 2s, as every store's), pollInterval (default 250ms),
  * and the driver's connection options (replicaSet, tls, authSource, …), passed through.
  * The driver's `w` and `readConcernLevel` are read as writeConcern and readConcern; its
  * journal, read preference and timeout options are refused, as ours replace them.
