@@ -9,7 +9,7 @@ import { Leases } from "../leases/leases.js";
 import { DEFAULT_STORE_URL, openStore } from "../open.js";
 import { sleep } from "../sleep.js";
 import { earlier } from "../time.js";
-import { startUpdater } from "../worker.js";
+import type { UpdaterWorker } from "../worker.js";
 import { monotonicClock } from "../worker-clock.js";
 import { EXIT, ExitWith, type Io, storeUrl } from "./io.js";
 
@@ -77,22 +77,17 @@ async function lock(
   plan: Plan,
 ): Promise<number> {
   const store = await openStore(url);
-  const stopClock = new AbortController();
+  let worker: UpdaterWorker | undefined;
   try {
     const leases = new Leases(store);
-    if (plan.clock) {
-      // A stand-by while another process keeps global time; it takes over when the clock
-      // stalls, so a dead holder's lease expires even with no `run` daemon anywhere. Its
-      // step stays within the cluster's maxStep.
-      const maxStep = await leases.maxStep();
-      const interval = maxStep < 1_500_000_000n ? (maxStep * 2n) / 3n : 1_000_000_000n;
-      startUpdater(store, { interval, signal: stopClock.signal });
-    }
+    // A stand-by while another process keeps global time; it takes over when the clock
+    // stalls, so a dead holder's lease expires even with no `run` daemon anywhere.
+    if (plan.clock) worker = await leases.keepTime();
     const lease = await acquire(leases, name, holder, plan);
     if (!lease) return EXIT.lease;
     return await runHolding(lease, command, plan);
   } finally {
-    stopClock.abort();
+    await worker?.stop();
     await store.close();
   }
 }

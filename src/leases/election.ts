@@ -16,6 +16,7 @@ export interface CampaignLeases {
     options?: { signal?: AbortSignal },
   ): Promise<Lease>;
   waitUntilExpired(name: string, options?: { signal?: AbortSignal }): Promise<unknown>;
+  keepTime?(options: { signal?: AbortSignal }): Promise<{ stop(): Promise<void> }>;
 }
 
 export interface CampaignOptions {
@@ -29,6 +30,12 @@ export interface CampaignOptions {
   retryDelay?: DurationInput;
   /** Stops the campaign (releasing the lease if held). */
   signal?: AbortSignal;
+  /**
+   * Runs a stand-by updater worker beside the campaign (Leases.keepTime), so that the lease
+   * of a leader that died expires even where no `globalclock run` daemon keeps global time.
+   * Default true.
+   */
+  keepTime?: boolean;
 }
 
 /**
@@ -62,6 +69,7 @@ export class Campaign implements AsyncIterable<ElectionState> {
   readonly #done: Promise<void>;
   #state: ElectionState = Object.freeze({ role: "follower", leader: undefined });
   #failures = 0;
+  readonly #keepTime: boolean;
 
   constructor(leases: CampaignLeases, name: string, options: CampaignOptions) {
     this.#leases = leases;
@@ -78,6 +86,7 @@ export class Campaign implements AsyncIterable<ElectionState> {
         "renewEvery must be greater than 0 and less than duration",
       );
     }
+    this.#keepTime = options.keepTime ?? true;
     this.#retryDelay = toNanoseconds(options.retryDelay ?? 100, "retryDelay");
     if (this.#retryDelay <= 0n) throw new ConfigError("retryDelay", "retryDelay must be > 0");
     const outer = options.signal;
@@ -113,6 +122,15 @@ export class Campaign implements AsyncIterable<ElectionState> {
 
   async #run(): Promise<void> {
     const stop = this.#stop.signal;
+    const worker = this.#keepTime ? await this.#leases.keepTime?.({ signal: stop }) : undefined;
+    try {
+      await this.#campaign(stop);
+    } finally {
+      await worker?.stop();
+    }
+  }
+
+  async #campaign(stop: AbortSignal): Promise<void> {
     const clock = this.#leases.clock;
     while (!stop.aborted) {
       let lease: Lease;

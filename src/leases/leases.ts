@@ -11,7 +11,9 @@ import type { LeaseContext, LeaseFields, LeaseRecord, LeaseStore } from "../leas
 import { openStore } from "../open.js";
 import type { ClockStore, OpenOptions } from "../store.js";
 import { earlier, later } from "../time.js";
+import { startUpdater, type UpdaterWorker } from "../worker.js";
 import { monotonicClock, type WorkerClock } from "../worker-clock.js";
+import { WORKER_DEFAULTS } from "../worker-settings.js";
 import { Campaign, type CampaignOptions } from "./election.js";
 import { DEFAULT_MAX_STEP, isFree, type LeaseInfo, leaseInfo, MIN_DURATION_STEPS } from "./info.js";
 import { type Grant, Lease, type LeaseOwner } from "./lease.js";
@@ -229,6 +231,24 @@ export class Leases {
   campaign(name: string, options: CampaignOptions): Campaign {
     this.#checkOpen();
     return new Campaign(this, name, options);
+  }
+
+  /**
+   * Starts a stand-by updater worker on this store (DESIGN §7, "who keeps time"): it takes
+   * over when nobody else advances the clock, so that a dead holder's lease expires even
+   * where no `globalclock run` daemon runs. It steps at most the cluster's maxStep; stop
+   * it with `signal` (or `worker.stop()`).
+   */
+  async keepTime(options: CallOptions = {}): Promise<UpdaterWorker> {
+    const maxStep = await this.maxStep(options);
+    const usual = WORKER_DEFAULTS.interval;
+    const step = WORKER_DEFAULTS.maxStep;
+    // The default interval, or a shorter one whose default step fits the cluster's.
+    const interval =
+      (usual * step.numerator) / step.denominator <= maxStep
+        ? usual
+        : (maxStep * step.denominator) / step.numerator;
+    return startUpdater(this.#store, { interval, signal: options.signal, clock: this.clock });
   }
 
   /** The cluster's maxStep, as stored (stored now as the default if none was). */
