@@ -1,15 +1,8 @@
-import type { LeaseRecord } from "../lease-store.js";
+import type { LeaseFields, LeaseRecord } from "../lease-store.js";
 import { WORKER_DEFAULTS } from "../worker-settings.js";
 
 /** A lease as read, judged against the global time read with it. */
-export interface LeaseInfo {
-  readonly name: string;
-  /** The holder; "" when nobody holds it (released, or never claimed). */
-  readonly holder: string;
-  readonly token: bigint;
-  readonly start: bigint;
-  readonly expiry: bigint;
-  readonly pins: readonly string[];
+export interface LeaseInfo extends LeaseFields {
   /** The stored global time it was judged against. */
   readonly time: bigint;
   /** Whether nobody holds it at `time`: released, or expired and not pinned. */

@@ -3,9 +3,8 @@ import { Etcd3 } from "etcd3";
 import { openStore } from "../../src/index.js";
 import { skipOrFail } from "../helpers/env.js";
 import { EtcdCluster, findEtcd } from "../helpers/etcd-server.js";
-import { tcpProxy } from "../helpers/server-process.js";
 import { leaseConformance } from "./leases-suite.js";
-import { conformance } from "./suite.js";
+import { conformance, throughProxy } from "./suite.js";
 
 if (!findEtcd()) {
   test("etcd store conformance", (t) =>
@@ -34,18 +33,10 @@ if (!findEtcd()) {
         })),
       breakable: async () => {
         const [host = "", port = ""] = (cluster.endpoints[0] ?? "").split(":");
-        const proxy = await tcpProxy(Number(port));
-        const store = await openStore(
-          `etcd://${host}:${proxy.port}?key=${encodeURIComponent(key)}&timeout=1s`,
+        return throughProxy(
+          Number(port),
+          (proxied) => `etcd://${host}:${proxied}?key=${encodeURIComponent(key)}&timeout=1s`,
         );
-        return {
-          store,
-          cut: proxy.cut,
-          close: async () => {
-            await store.close();
-            await proxy.close();
-          },
-        };
       },
       close: async () => {
         raw.close();

@@ -6,10 +6,9 @@
 import { test } from "node:test";
 import { Double, Long, MongoClient } from "mongodb";
 import { openStore } from "../../src/index.js";
-import { tcpProxy } from "../helpers/server-process.js";
 import { MongoDouble } from "../mongo-double/server.js";
 import { type LeaseHarness, leaseConformance } from "./leases-suite.js";
-import { conformance, type StoreHarness } from "./suite.js";
+import { conformance, type StoreHarness, throughProxy } from "./suite.js";
 
 const COLLECTION = "clock_conf";
 
@@ -42,20 +41,12 @@ async function harness(
     breakable:
       port === undefined
         ? undefined
-        : async () => {
-            const proxy = await tcpProxy(port);
-            const store = await openStore(
-              `mongodb://127.0.0.1:${proxy.port}/${database}?directConnection=true&collection=${collection}&timeout=1s`,
-            );
-            return {
-              store,
-              cut: proxy.cut,
-              close: async () => {
-                await store.close();
-                await proxy.close();
-              },
-            };
-          },
+        : () =>
+            throughProxy(
+              port,
+              (proxied) =>
+                `mongodb://127.0.0.1:${proxied}/${database}?directConnection=true&collection=${collection}&timeout=1s`,
+            ),
     close: async () => {
       await raw.close();
       await stop();

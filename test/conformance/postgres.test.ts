@@ -2,9 +2,8 @@ import { after, test } from "node:test";
 import { openStore } from "../../src/index.js";
 import { skipOrFail } from "../helpers/env.js";
 import { findPostgresBin, PostgresServer } from "../helpers/postgres-server.js";
-import { tcpProxy } from "../helpers/server-process.js";
 import { leaseConformance } from "./leases-suite.js";
-import { conformance } from "./suite.js";
+import { conformance, throughProxy } from "./suite.js";
 
 if (!findPostgresBin()) {
   test("postgres store conformance", (t) =>
@@ -52,20 +51,10 @@ if (!findPostgresBin()) {
             "SELECT id, time::text AS time, pg_typeof(time)::text AS type FROM clock_conf ORDER BY id",
           )
         ).rows,
-      breakable: async () => {
-        const proxy = await tcpProxy(server.port);
-        const store = await openStore(
-          url.replace(`:${server.port}/`, `:${proxy.port}/`).replace("timeout=5s", "timeout=1s"),
-        );
-        return {
-          store,
-          cut: proxy.cut,
-          close: async () => {
-            await store.close();
-            await proxy.close();
-          },
-        };
-      },
+      breakable: () =>
+        throughProxy(server.port, (port) =>
+          url.replace(`:${server.port}/`, `:${port}/`).replace("timeout=5s", "timeout=1s"),
+        ),
       close: async () => {
         await raw.end();
       },

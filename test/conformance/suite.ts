@@ -5,9 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { ClosedError, CorruptRecordError, Reader, StoreError, Updater } from "../../src/index.js";
+import {
+  ClosedError,
+  CorruptRecordError,
+  openStore,
+  Reader,
+  StoreError,
+  Updater,
+} from "../../src/index.js";
 import type { ClockStore } from "../../src/store.js";
 import { pushedUntil } from "../helpers/assertions.js";
+import { tcpProxy } from "../helpers/server-process.js";
 
 export interface StoreHarness {
   /** Opens a new, separate connection to the clock under test. */
@@ -36,6 +44,26 @@ export interface Breakable {
   close(): Promise<void>;
   /** The operations the cut makes fail; all three unless the store says otherwise. */
   failing?: ReadonlyArray<"read" | "ensure" | "compareAndSwap">;
+}
+
+/**
+ * A store opened through a TCP proxy in front of `port` (see tcpProxy), for `breakable`:
+ * `url(proxyPort)` names the store through the proxy.
+ */
+export async function throughProxy(
+  port: number,
+  url: (proxyPort: number) => string,
+): Promise<Breakable> {
+  const proxy = await tcpProxy(port);
+  const store = await openStore(url(proxy.port));
+  return {
+    store,
+    cut: proxy.cut,
+    close: async () => {
+      await store.close();
+      await proxy.close();
+    },
+  };
 }
 
 export function conformance(name: string, start: () => Promise<StoreHarness>): void {
