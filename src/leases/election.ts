@@ -66,6 +66,8 @@ export class Campaign implements AsyncIterable<ElectionState> {
   readonly #retryDelay: bigint;
   readonly #stop = new AbortController();
   readonly #listeners = new Set<(state: ElectionState) => void>();
+  readonly #failed = new Set<(err: unknown) => void>();
+  #failure: { err: unknown } | undefined;
   readonly #done: Promise<void>;
   #state: ElectionState = Object.freeze({ role: "follower", leader: undefined });
   #failures = 0;
@@ -93,7 +95,13 @@ export class Campaign implements AsyncIterable<ElectionState> {
     const onAbort = () => this.#stop.abort(outer?.reason);
     if (outer?.aborted) onAbort();
     else outer?.addEventListener("abort", onAbort, { once: true });
-    this.#done = this.#run().finally(() => outer?.removeEventListener("abort", onAbort));
+    this.#done = this.#run()
+      .catch((err: unknown) => {
+        this.#failure = { err };
+        this.#set({ role: "stopped" });
+        for (const fail of this.#failed) fail(err);
+      })
+      .finally(() => outer?.removeEventListener("abort", onAbort));
   }
 
   /** The current state. */
@@ -101,19 +109,28 @@ export class Campaign implements AsyncIterable<ElectionState> {
     return this.#state;
   }
 
-  /** The current state, then each change, until the campaign stops. */
+  /**
+   * The current state, then each change, until the campaign stops; throws what stopped it
+   * if that was an error no retry can mend (e.g. a duration the cluster's maxStep forbids).
+   */
   [Symbol.asyncIterator](): AsyncIterator<ElectionState> {
-    return latestValues<ElectionState>(this.#stop.signal, (push) => {
+    return latestValues<ElectionState>(this.#stop.signal, (push, fail) => {
+      if (this.#failure) fail(this.#failure.err);
       this.#listeners.add(push);
+      this.#failed.add(fail);
       push(this.#state);
-      return () => this.#listeners.delete(push);
+      return () => {
+        this.#listeners.delete(push);
+        this.#failed.delete(fail);
+      };
     })[Symbol.asyncIterator]();
   }
 
-  /** Stops campaigning; a leader releases the lease first. */
+  /** Stops campaigning; a leader releases the lease first. Throws what stopped it, if anything did. */
   async stop(): Promise<void> {
     this.#stop.abort();
     await this.#done;
+    if (this.#failure) throw this.#failure.err;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -106,3 +106,19 @@ describe("leader election", () => {
     );
   });
 });
+
+describe("leader election: what no retry mends", () => {
+  test("a duration the cluster's maxStep forbids ends the iteration with the ConfigError", async () => {
+    const leases = new Leases(new MemoryStore(`election-short-${process.pid}`));
+    const campaign = leases.campaign("l", { holder: "a", duration: "1s", keepTime: false });
+    const states: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const state of campaign) states.push(state.role);
+      })(),
+      /too short/,
+    );
+    await assert.rejects(campaign.stop(), /too short/);
+    assert.equal(campaign.state.role, "stopped");
+  });
+});
