@@ -130,7 +130,7 @@ export class DaemonLog {
     const write = this.#io.write;
     if (this.#pino || !write) return { [Symbol.dispose]() {} };
     const draw = () => {
-      const width = this.#io.columns?.() ?? 120;
+      const width = this.#io.columns?.() || 120; // 0 where the terminal has no size yet
       this.#line = statusLine(worker.snapshot(), lag.read()).slice(0, Math.max(width - 1, 20));
       write(`${CLEAR_LINE}${this.#line}`);
     };

@@ -18,18 +18,27 @@ export interface ListenAddress {
  * one that sends its request slowly, is refused or cut off rather than allowed to eat the
  * memory and the event loop of the process that keeps the clock.
  */
-export const HTTP_LIMITS = Object.freeze({
+export interface HttpLimits {
   /** Connections beyond this are closed as soon as they are accepted. */
-  maxConnections: 128,
+  readonly maxConnections: number;
   /** The request's headers must arrive within this. */
-  headersTimeoutMs: 5_000,
+  readonly headersTimeoutMs: number;
   /** The whole request must arrive within this. */
-  requestTimeoutMs: 10_000,
+  readonly requestTimeoutMs: number;
   /** An idle kept-alive connection is closed after this. */
-  keepAliveTimeoutMs: 5_000,
+  readonly keepAliveTimeoutMs: number;
   /** How often the two timeouts above are checked (Node's default is 30 s). */
-  checkIntervalMs: 1_000,
+  readonly checkIntervalMs: number;
   /** Largest request headers, in bytes. */
+  readonly maxHeaderSize: number;
+}
+
+export const HTTP_LIMITS: HttpLimits = Object.freeze({
+  maxConnections: 128,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 1_000,
   maxHeaderSize: 8_192,
 });
 
@@ -79,7 +88,7 @@ const json = (value: unknown) =>
 export async function serve(
   listen: { host: string; port: number },
   e: ServiceEndpoints,
-  limits: Partial<typeof HTTP_LIMITS> = {},
+  limits: Partial<HttpLimits> = {},
 ): Promise<Server> {
   const l = { ...HTTP_LIMITS, ...limits };
   const server = createServer(
