@@ -160,6 +160,9 @@ describe("secrets in error lines", () => {
         await cli(["--store", url, "now"]),
         await cli(["advance", "1s"], { GLOBALCLOCK_STORE: url }),
         await cli([`--store=${url}`, "status"]),
+        // Usage errors echo what was typed: a URL given without --store, a misspelt flag.
+        await cli([url, "now"]),
+        await cli([`--stor=${url}`, "now"]),
       ]) {
         assert.ok(run.code === 1 || run.code === 2, `exit ${run.code}: ${run.stderr}`);
         assert.match(run.stderr, /^globalclock: [^\n]+\n$/);
