@@ -66,6 +66,13 @@ export const WORKER_DEFAULTS: WorkerDefaults = Object.freeze({
   pollInterval: times(1n),
 });
 
+/**
+ * The shortest interval a worker accepts: each step is a durable write to the store (an
+ * fsync, a Raft commit, a majority write), and a worker writing faster than this only
+ * loads the store without making the clock any finer.
+ */
+export const MIN_INTERVAL = 10_000_000n;
+
 /** A default as help texts and the README put it: "1s", "2 × interval", "interval". */
 export function describeDefault(field: keyof WorkerDefaults): string {
   if (field === "interval") return formatDuration(WORKER_DEFAULTS.interval);
@@ -80,7 +87,12 @@ const VALIDATED = new WeakSet<WorkerSettings>();
 /** Validates options once; a ConfigError names the offending field. */
 export function workerSettings(options: UpdaterWorkerOptions = {}): WorkerSettings {
   const interval = toNanoseconds(options.interval ?? WORKER_DEFAULTS.interval, "interval");
-  if (interval <= 0n) throw new ConfigError("interval", "interval must be greater than 0");
+  if (interval < MIN_INTERVAL) {
+    throw new ConfigError(
+      "interval",
+      `interval ${formatDuration(interval)} is below the minimum of ${formatDuration(MIN_INTERVAL)}: each step is a durable write to the store`,
+    );
+  }
   const get = (field: ScaledOption): bigint => {
     const value = options[field];
     if (value !== undefined) return checkTimer(field, toNanoseconds(value, field));

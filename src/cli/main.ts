@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import {
   ConfigError,
@@ -6,42 +7,80 @@ import {
   LeaseHeldError,
   LeaseLostError,
   OutOfSyncUpdateError,
-  redact,
 } from "../errors.js";
 import { registerAdvance, registerNow } from "./clock-commands.js";
 import { registerDemo } from "./demo.js";
-import { defaultIo, EXIT, ExitWith, type Io } from "./io.js";
+import { EXIT, ExitWith, type Io, maskedIo, processIo, secretsOf } from "./io.js";
 import { registerLease, registerMaxStep } from "./lease-commands.js";
 import { registerLock } from "./lock.js";
 import { registerStatus, registerWatch } from "./observe-commands.js";
 import { registerRun } from "./run.js";
 
+/** Adds one command (or a group) to the program; it writes through `io`. */
+export type RegisterCommand = (program: Command, io: Io) => void;
+
+/** Every command, in the order `--help` lists them. */
+const COMMANDS: readonly RegisterCommand[] = [
+  registerNow,
+  registerAdvance,
+  registerRun,
+  registerWatch,
+  registerStatus,
+  registerDemo,
+  registerLease,
+  registerLock,
+  registerMaxStep,
+];
+
+const EXAMPLES = `
+Examples:
+  globalclock run                                  keep the clock of ./globalclock.db ticking
+  globalclock --store postgres://clock@db/app run --listen 127.0.0.1:9464
+  GLOBALCLOCK_STORE=etcd://10.0.0.1:2379 globalclock now --json
+  globalclock advance 250ms                        one compare-and-swap advance
+  globalclock status --window 5s                   is anyone advancing this clock?
+  globalclock demo                                 watch a failover, about 15 s
+  globalclock lease claim job --holder a --for 30s take a lease; prints its fencing token
+  globalclock lock job --ttl 30s --wait -- ./cmd   run a command while holding a lease
+
+The store comes from --store, else GLOBALCLOCK_STORE, else sqlite:./globalclock.db.
+
+Exit codes:
+  0  ok
+  1  failure: store unreachable, wrong credentials, corrupt or missing record,
+     no advance seen by status
+  2  usage: a bad option, duration, address or store URL
+  3  out of sync: another updater advanced the clock first
+  4  lease held by another, or lost (lease, lock)`;
+
+/** The package's version, from its package.json. */
+function version(): string {
+  const file = new URL("../../package.json", import.meta.url);
+  return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+}
+
 /** Runs the CLI on `argv` (without node and script) and resolves to the exit code. */
-export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  // Every line about an error masks the passwords of the store URLs given.
+  const safe = maskedIo(io, secretsOf(argv, io.env));
   const program = new Command("globalclock")
     .description("One cluster-wide virtual clock, kept in a shared store.")
     .option("--store <url>", "store URL (env GLOBALCLOCK_STORE; default sqlite:./globalclock.db)")
+    .version(version(), "-v, --version", "print the version")
+    .addHelpText("after", EXAMPLES)
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({
-      writeOut: (s) => io.out(s.replace(/\n$/, "")),
-      writeErr: (s) => io.err(s.replace(/\n$/, "")),
+      writeOut: (s) => safe.out(s.replace(/\n$/, "")),
+      writeErr: (s) => safe.err(s.replace(/\n$/, "")),
       outputError: (s, write) => write(`globalclock: ${s.replace(/^error: /, "").trim()}`),
     });
-  registerNow(program, io);
-  registerAdvance(program, io);
-  registerRun(program, io);
-  registerWatch(program, io);
-  registerStatus(program, io);
-  registerDemo(program, io);
-  registerLease(program, io);
-  registerLock(program, io);
-  registerMaxStep(program, io);
+  for (const register of COMMANDS) register(program, safe);
   try {
     await program.parseAsync(argv, { from: "user" });
     return EXIT.ok;
   } catch (err) {
-    return report(err, io);
+    return report(err, safe);
   }
 }
 
@@ -51,8 +90,7 @@ function report(err: unknown, io: Io): number {
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   if (err instanceof ExitWith) return err.code;
-  const line = `globalclock: ${redact(describe(err))}`;
-  io.err(line);
+  io.err(`globalclock: ${describe(err)}`);
   if (err instanceof OutOfSyncUpdateError) return EXIT.outOfSync;
   if (err instanceof InvalidUpdaterError && err.cause instanceof OutOfSyncUpdateError)
     return EXIT.outOfSync;

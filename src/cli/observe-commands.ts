@@ -1,9 +1,12 @@
 import type { Command } from "commander";
-import { formatDuration, toNanoseconds } from "../duration.js";
+import { formatDuration } from "../duration.js";
 import { GlobalClockError } from "../errors.js";
-import { openReader } from "../open.js";
-import { formatGlobalTime } from "../time.js";
+import { openReader, openStore } from "../open.js";
+import { Reader } from "../reader.js";
+import { formatGlobalTime, globalEpoch } from "../time.js";
+import { NO_RECORD } from "./clock-commands.js";
 import { type Io, storeUrl } from "./io.js";
+import { durationFlag } from "./options.js";
 import { stopOnSignals } from "./signals.js";
 
 /** `globalclock watch`: one line per change of global time, until SIGINT/SIGTERM. */
@@ -16,9 +19,9 @@ export function registerWatch(program: Command, io: Io): void {
     .option("--json", "print JSON lines")
     .option("--poll <duration>", "poll interval for stores that cannot push", "250ms")
     .action(async (opts: { json?: boolean; poll: string }, cmd: Command) => {
-      const pollIntervalMs = Number(toNanoseconds(opts.poll, "poll")) / 1e6;
+      const pollIntervalMs = Number(durationFlag("--poll", opts.poll)) / 1e6;
       await using reader = await openReader(storeUrl(cmd, io));
-      using stop = stopOnSignals();
+      using stop = stopOnSignals(io.closed);
       for await (const time of reader.watch({ signal: stop.signal, pollIntervalMs })) {
         io.out(
           opts.json
@@ -31,20 +34,28 @@ export function registerWatch(program: Command, io: Io): void {
 
 /**
  * `globalclock status`: watches the clock for a short window and reports the time, the
- * age of the last advance, how far global time trails wall-clock time, and how much it
- * fell behind during the window. Exits 1 when no advance was seen (no worker running).
+ * age of the last advance, and how much global time fell behind monotonic time during the
+ * window. Exits 1 when there is no clock record, or no advance was seen (no worker running).
  */
 export function registerStatus(program: Command, io: Io): void {
   program
     .command("status")
     .description(
-      "report global time, last advance age and lag behind wall time (watches for --window)",
+      "report global time, the age of the last advance and the lag (watches for --window)",
     )
     .option("--window <duration>", "how long to watch for advances", "3s")
     .option("--json", "print one JSON object")
     .action(async (opts: { window: string; json?: boolean }, cmd: Command) => {
-      const window = toNanoseconds(opts.window, "window");
-      await using reader = await openReader(storeUrl(cmd, io));
+      const window = durationFlag("--window", opts.window);
+      const store = await openStore(storeUrl(cmd, io), { readOnly: true });
+      await using reader = new Reader(store, { onClose: () => store.close() });
+      if ((await store.read()) === undefined) {
+        const epoch = globalEpoch();
+        if (opts.json)
+          io.out(JSON.stringify({ record: false, time: formatGlobalTime(epoch), ns: "0" }));
+        else io.out(`global time      none: no clock record (reads as ${formatGlobalTime(epoch)})`);
+        throw new GlobalClockError(NO_RECORD);
+      }
       const signal = AbortSignal.timeout(Number(window) / 1e6);
       const start = process.hrtime.bigint();
       // The first value is the current time, written at an unknown moment; only the
@@ -60,16 +71,17 @@ export function registerStatus(program: Command, io: Io): void {
         }
         latest = time;
       }
-      latest ??= 0n;
+      latest ??= globalEpoch();
       const end = process.hrtime.bigint();
-      const offset = BigInt(Date.now()) * 1_000_000n - latest;
+      // Global time counts from the epoch, not from any wall-clock date, so comparing it
+      // with the wall clock says nothing; what it lost while watched does.
+      const fellBehind = first && last ? last.at - first.at - (last.time - first.time) : undefined;
       const report = {
+        record: true,
         time: formatGlobalTime(latest),
         ns: latest.toString(),
         lastAdvanceAgeSeconds: last ? Number(end - last.at) / 1e9 : null,
-        behindWallClockSeconds: Number(offset) / 1e9,
-        fellBehindInWindowSeconds:
-          first && last ? Number(last.at - first.at - (last.time - first.time)) / 1e9 : null,
+        fellBehindInWindowSeconds: fellBehind === undefined ? null : Number(fellBehind) / 1e9,
         windowSeconds: Number(end - start) / 1e9,
       };
       if (opts.json) io.out(JSON.stringify(report));
@@ -78,10 +90,9 @@ export function registerStatus(program: Command, io: Io): void {
         io.out(
           `last advance     ${last ? `${formatDuration(end - last.at)} ago` : `none in ${formatDuration(window)}`}`,
         );
-        io.out(`behind wall time ${formatDuration(offset)} (wall-clock time minus global time)`);
-        if (first && last)
+        if (fellBehind !== undefined)
           io.out(
-            `fell behind      ${formatDuration(last.at - first.at - (last.time - first.time))} during the window`,
+            `fell behind      ${formatDuration(fellBehind)} during the window (monotonic time elapsed minus global time advanced)`,
           );
       }
       if (!last) {

@@ -1,5 +1,7 @@
+import type { Server } from "node:http";
 import { Reader } from "../reader.js";
-import { address, serve } from "../service/http.js";
+import type { HealthJudge } from "../service/health.js";
+import { address, type ListenAddress, serve } from "../service/http.js";
 import type { ClockStore } from "../store.js";
 import type { UpdaterWorker, WorkerStatus } from "../worker.js";
 import type { LagMeter } from "./lag.js";
@@ -8,26 +10,55 @@ import type { LagMeter } from "./lag.js";
 export interface DaemonService {
   /** HOST:PORT it listens on. */
   readonly address: string;
+  readonly server: Server;
   /** Feeds a worker status into the metrics. */
   update(status: WorkerStatus): void;
   close(): Promise<void>;
 }
 
+/** What the daemon's endpoints read. */
+export interface DaemonParts {
+  worker: UpdaterWorker;
+  store: ClockStore;
+  lag: LagMeter;
+  health: HealthJudge;
+  /** Masks the store's passwords in a message. */
+  mask: (text: string) => string;
+}
+
 /** Starts serving; resolves once listening, rejects if it cannot listen. */
 export async function startService(
-  listen: { host: string; port: number },
-  worker: UpdaterWorker,
-  store: ClockStore,
-  lag: LagMeter,
+  listen: ListenAddress,
+  parts: DaemonParts,
 ): Promise<DaemonService> {
   // prom-client is loaded only when metrics are served: it is most of an idle daemon's memory.
   const { WorkerMetrics } = await import("../service/metrics.js");
-  const details = () => lag.read();
-  const metrics = new WorkerMetrics(worker, details);
-  const server = await serve(listen, { worker, reader: new Reader(store), metrics, details });
+  const { worker, lag, mask } = parts;
+  const health = () => parts.health.judge(worker.snapshot());
+  const metrics = new WorkerMetrics(worker, { lag: () => lag.read(), health });
+  const server = await serve(listen, {
+    reader: new Reader(parts.store),
+    metrics: { text: () => metrics.text(), contentType: metrics.registry.contentType },
+    mask,
+    health: () => {
+      const status = worker.snapshot();
+      const judged = parts.health.judge(status);
+      const reason = judged.reason === undefined ? undefined : mask(judged.reason);
+      const lastError = status.lastError === undefined ? undefined : mask(status.lastError);
+      return {
+        ok: judged.ok,
+        body: { ...status, ...lag.read(), ...judged, reason, lastError },
+      };
+    },
+  });
   return {
     address: address(server),
+    server,
     update: (status) => metrics.update(status),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

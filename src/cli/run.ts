@@ -1,6 +1,8 @@
 import type { Command } from "commander";
+import { quote, redact, urlSecrets } from "../errors.js";
 import { DEFAULT_STORE_URL, openStore } from "../open.js";
-import { parseListen } from "../service/http.js";
+import { HealthJudge } from "../service/health.js";
+import { type ListenAddress, resolveListen } from "../service/http.js";
 import type { ClockStore } from "../store.js";
 import { startUpdater, type WorkerStatus } from "../worker.js";
 import {
@@ -27,7 +29,9 @@ interface RunOptions {
 interface DaemonPlan {
   url: string;
   settings: WorkerSettings;
-  listen: { host: string; port: number } | undefined;
+  listen: ListenAddress | undefined;
+  /** Masks the store's passwords in a message. */
+  mask: (text: string) => string;
 }
 
 /** `globalclock run`: keep the clock ticking until SIGINT or SIGTERM. */
@@ -37,7 +41,11 @@ export function registerRun(program: Command, io: Io): void {
     .description(
       "run an updater worker: advance global time every interval, take over when the active one stops",
     )
-    .option("--interval <duration>", "how often to advance", describeDefault("interval"))
+    .option(
+      "--interval <duration>",
+      "how often to advance (at least 10ms: each step is a durable write)",
+      describeDefault("interval"),
+    )
     .option(
       "--takeover <duration>",
       `stand-by takes over after this long without an advance (default ${describeDefault("takeoverAfter")})`,
@@ -48,49 +56,64 @@ export function registerRun(program: Command, io: Io): void {
     )
     .option(
       "--listen <addr>",
-      "serve /metrics, /healthz and /now on PORT or HOST:PORT (loopback by default)",
+      "serve /metrics, /healthz and /now on PORT or HOST:PORT (loopback by default; no authentication)",
     )
     .option("--json", "log JSON lines even on a terminal")
     .action(async (opts: RunOptions, cmd: Command) => {
-      const plan = planDaemon(storeUrl(cmd, io) ?? DEFAULT_STORE_URL, opts);
-      await runDaemon(plan, new DaemonLog(io, opts.json));
+      const plan = await planDaemon(storeUrl(cmd, io) ?? DEFAULT_STORE_URL, opts);
+      await runDaemon(plan, new DaemonLog(io, { json: opts.json, mask: plan.mask }), io);
     });
 }
 
 /** Validates `run`'s options (ConfigError): a bad one fails before any store is opened. */
-function planDaemon(url: string, opts: RunOptions): DaemonPlan {
+async function planDaemon(url: string, opts: RunOptions): Promise<DaemonPlan> {
   const options: UpdaterWorkerOptions = { interval: opts.interval };
   if (opts.takeover !== undefined) options.takeoverAfter = opts.takeover;
   if (opts.maxStep !== undefined) options.maxStep = opts.maxStep;
   const settings = workerSettings(options);
-  const listen = opts.listen === undefined ? undefined : parseListen(opts.listen);
-  return { url, settings, listen };
+  const listen = opts.listen === undefined ? undefined : await resolveListen(opts.listen);
+  const secrets = urlSecrets(url);
+  return { url, settings, listen, mask: (text) => redact(text, secrets) };
 }
 
-/** Opens the store and runs the worker on it until SIGINT or SIGTERM, or a failed start. */
-async function runDaemon(plan: DaemonPlan, log: DaemonLog): Promise<void> {
-  using stop = stopOnSignals();
+/**
+ * Opens the store and runs the worker on it until SIGINT or SIGTERM (or stdout closes).
+ * A failure no retry can mend before the first successful call (wrong credentials, a
+ * missing database) ends it with that error; after a healthy start everything is retried.
+ */
+async function runDaemon(plan: DaemonPlan, log: DaemonLog, io: Io): Promise<void> {
+  using stop = stopOnSignals(io.closed);
+  if (plan.listen && !plan.listen.loopback) {
+    log.warn(
+      "listen",
+      `--listen ${quote(plan.listen.host)} is not a loopback address: /metrics, /healthz and /now have no authentication, so anyone who can reach port ${plan.listen.port} can read them`,
+    );
+  }
   const store = await openStore(plan.url, { signal: stop.signal });
-  let end: WorkerStatus;
+  let end: { status: WorkerStatus; failure: unknown };
   try {
     end = await work(store, plan, log, stop.signal);
   } finally {
     await store.close();
   }
-  log.stopped(end);
+  if (end.failure !== undefined) throw end.failure;
+  log.stopped(end.status);
 }
 
-/** Runs the worker, with the HTTP service if asked, until `signal` aborts; its last status. */
+/** Runs the worker, with the HTTP service if asked, until `signal` aborts or it fails. */
 async function work(
   store: ClockStore,
   plan: DaemonPlan,
   log: DaemonLog,
   signal: AbortSignal,
-): Promise<WorkerStatus> {
+): Promise<{ status: WorkerStatus; failure: unknown }> {
   const worker = startUpdater(store, { settings: plan.settings, signal });
   const lag = new LagMeter(worker);
+  const health = new HealthJudge(plan.settings);
   try {
-    const service = plan.listen && (await startService(plan.listen, worker, store, lag));
+    const service =
+      plan.listen &&
+      (await startService(plan.listen, { worker, store, lag, health, mask: plan.mask }));
     try {
       log.started(plan.url, plan.settings, service?.address);
       using _line = log.statusLine(worker, lag);
@@ -105,5 +128,5 @@ async function work(
   } finally {
     await worker.stop();
   }
-  return worker.snapshot();
+  return { status: worker.snapshot(), failure: worker.failure };
 }

@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 export const BIN = fileURLToPath(new URL("../../bin/globalclock.js", import.meta.url));
 
 export interface LogLine {
+  /** pino's level: 30 info, 40 warn, 50 error. */
+  level?: number;
   event?: string;
   role?: string;
   listen?: string;
@@ -20,9 +22,11 @@ export class Daemon {
   stderr = "";
   role = "starting";
 
+  /** `store` goes in GLOBALCLOCK_STORE, never on the command line. */
   constructor(store: string, args: string[] = []) {
-    this.child = spawn(process.execPath, [BIN, "--store", store, "run", "--json", ...args], {
+    this.child = spawn(process.execPath, [BIN, "run", "--json", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, GLOBALCLOCK_STORE: store },
     });
     this.exited = new Promise((resolve) =>
       this.child.once("exit", (code, signal) => resolve({ code, signal })),
@@ -58,20 +62,35 @@ export class Daemon {
     }
   }
 
+  /** GET `path` on the address the daemon logged it listens on (it must run with --listen). */
+  async get(path: string): Promise<{ status: number; text: string }> {
+    const start = await this.waitFor((l) => l.event === "start");
+    const res = await fetch(`http://${start.listen}${path}`);
+    return { status: res.status, text: await res.text() };
+  }
+
+  /** One counter or gauge from /metrics. */
+  async metric(name: string): Promise<number> {
+    const { text } = await this.get("/metrics");
+    const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+    if (!m) throw new Error(`no ${name} in /metrics`);
+    return Number(m[1]);
+  }
+
   kill(signal: NodeJS.Signals): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 }
 
-/** Waits until `find` returns something, polling every 10 ms, failing after `timeoutMs`. */
+/** Waits until `find` returns (or resolves to) something, polling every 10 ms, failing after `timeoutMs`. */
 export async function eventually<T>(
-  find: () => T | undefined | false,
+  find: () => T | undefined | false | Promise<T | undefined | false>,
   what: string,
   timeoutMs = 20_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = find();
+    const found = await find();
     if (found) return found;
     if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));

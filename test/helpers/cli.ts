@@ -1,0 +1,76 @@
+/** The built CLI, run as a user runs it (`node bin/globalclock.js …`). */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Io } from "../../src/cli/io.js";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const BIN = join(ROOT, "bin", "globalclock.js");
+const BUILT = join(ROOT, "dist", "cli", "main.js");
+
+/** Builds dist/ unless it is newer than every source file (`npm test` builds first). */
+export function buildIfStale(): void {
+  const newest = Math.max(
+    ...readdirSync(join(ROOT, "src"), { withFileTypes: true, recursive: true })
+      .filter((e) => e.isFile())
+      .map((e) => statSync(join(e.parentPath, e.name)).mtimeMs),
+  );
+  if (existsSync(BUILT) && statSync(BUILT).mtimeMs >= newest) return;
+  const build = spawnSync("npm", ["run", "build"], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(build.status, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+}
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI; GLOBALCLOCK_STORE only if `env` gives it. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<Run> {
+  const base = { ...process.env };
+  delete base.GLOBALCLOCK_STORE;
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...base, ...env } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => {
+    stdout += s;
+  });
+  child.stderr.setEncoding("utf8").on("data", (s: string) => {
+    stderr += s;
+  });
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A failure: the exit code, nothing on stdout, and one line on stderr matching `pattern`. */
+export function failed(run: Run, code: number, pattern: RegExp): string {
+  assert.equal(run.code, code, `expected exit ${code}, got ${run.code}: ${run.stderr}`);
+  assert.equal(run.stdout, "");
+  assert.match(
+    run.stderr,
+    /^globalclock: [^\n]+\n$/,
+    `not one line: ${JSON.stringify(run.stderr)}`,
+  );
+  assert.match(run.stderr, pattern);
+  return run.stderr;
+}
+
+/** An Io that records what a command writes, for `main` run in this process. */
+export function recordingIo(options: { tty?: boolean; env?: NodeJS.ProcessEnv } = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const writes: string[] = [];
+  const io: Io = {
+    out: (line) => out.push(line),
+    err: (line) => err.push(line),
+    env: options.env ?? {},
+    tty: options.tty ?? false,
+    write: (text) => writes.push(text),
+  };
+  return { io, out, err, writes };
+}
