@@ -49,6 +49,7 @@ export type { WorkerClock } from "./worker-clock.js";
 export {
   describeSettings,
   type IntervalMultiple,
+  MIN_INTERVAL,
   type UpdaterWorkerOptions,
   WORKER_DEFAULTS,
   type WorkerDefaults,

@@ -35,6 +35,8 @@ export interface WorkerStatus {
   readonly lastError: string | undefined;
   /** The class of the last error, e.g. "StoreError", "ClockRecordMissingError". */
   readonly lastErrorName: string | undefined;
+  /** Whether trying again may mend the last error (a lost connection: yes; a wrong password: no). */
+  readonly lastErrorRetryable: boolean | undefined;
   /** Times the stored time was seen below what this worker had seen (a restore, a rollback). */
   readonly regressions: number;
   /** The last such regression: the time seen before, and the lower stored time. */
@@ -84,6 +86,7 @@ export class UpdaterWorker {
     lastChangeAt: undefined,
     lastError: undefined,
     lastErrorName: undefined,
+    lastErrorRetryable: undefined,
     regressions: 0,
     lastRegression: undefined,
     recordMissing: 0,
@@ -163,6 +166,7 @@ export class UpdaterWorker {
           errors: this.#status.errors + 1,
           lastError: describe(err),
           lastErrorName: root instanceof Error ? root.name : undefined,
+          lastErrorRetryable: !isFatal(err),
           recordMissing:
             this.#status.recordMissing +
             (missing && this.#status.lastErrorName !== "ClockRecordMissingError" ? 1 : 0),

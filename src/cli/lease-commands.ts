@@ -46,7 +46,8 @@ function showLease(lease: Lease, json: boolean | undefined): string {
   ].join("\n");
 }
 
-function showInfo(info: LeaseInfo): Record<string, unknown> {
+/** A lease as one JSON object. */
+export function showInfo(info: LeaseInfo): Record<string, unknown> {
   return {
     name: info.name,
     holder: info.holder,
@@ -59,7 +60,8 @@ function showInfo(info: LeaseInfo): Record<string, unknown> {
   };
 }
 
-function infoLine(info: LeaseInfo): string {
+/** A lease as one line: name, holder, token, and whether (or until when) it is held. */
+export function infoLine(info: LeaseInfo): string {
   const who = info.holder === "" ? "released" : `held by ${info.holder}`;
   const state = info.free
     ? "free"

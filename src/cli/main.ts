@@ -73,7 +73,14 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .configureOutput({
       writeOut: (s) => safe.out(s.replace(/\n$/, "")),
       writeErr: (s) => safe.err(s.replace(/\n$/, "")),
-      outputError: (s, write) => write(`globalclock: ${s.replace(/^error: /, "").trim()}`),
+      // One line, suggestions ("Did you mean …?") included.
+      outputError: (s, write) =>
+        write(
+          `globalclock: ${s
+            .replace(/^error: /, "")
+            .trim()
+            .replace(/\s*\n\s*/g, " ")}`,
+        ),
     });
   for (const register of COMMANDS) register(program, safe);
   try {

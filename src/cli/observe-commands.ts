@@ -1,11 +1,13 @@
 import type { Command } from "commander";
 import { formatDuration } from "../duration.js";
 import { GlobalClockError } from "../errors.js";
+import { leaseInfo } from "../leases/info.js";
 import { openReader, openStore } from "../open.js";
 import { Reader } from "../reader.js";
 import { formatGlobalTime, globalEpoch } from "../time.js";
 import { NO_RECORD } from "./clock-commands.js";
 import { type Io, storeUrl } from "./io.js";
+import { infoLine, showInfo } from "./lease-commands.js";
 import { durationFlag } from "./options.js";
 import { stopOnSignals } from "./signals.js";
 
@@ -76,6 +78,10 @@ export function registerStatus(program: Command, io: Io): void {
       // Global time counts from the epoch, not from any wall-clock date, so comparing it
       // with the wall clock says nothing; what it lost while watched does.
       const fellBehind = first && last ? last.at - first.at - (last.time - first.time) : undefined;
+      // The leases kept beside the clock, judged against the time the watch ended on.
+      const leases = store.leases
+        ? (await store.leases.listLeases("")).leases.map((r) => leaseInfo(r, latest))
+        : [];
       const report = {
         record: true,
         time: formatGlobalTime(latest),
@@ -83,6 +89,7 @@ export function registerStatus(program: Command, io: Io): void {
         lastAdvanceAgeSeconds: last ? Number(end - last.at) / 1e9 : null,
         fellBehindInWindowSeconds: fellBehind === undefined ? null : Number(fellBehind) / 1e9,
         windowSeconds: Number(end - start) / 1e9,
+        leases: leases.map(showInfo),
       };
       if (opts.json) io.out(JSON.stringify(report));
       else {
@@ -94,6 +101,8 @@ export function registerStatus(program: Command, io: Io): void {
           io.out(
             `fell behind      ${formatDuration(fellBehind)} during the window (monotonic time elapsed minus global time advanced)`,
           );
+        if (leases.length === 0) io.out("leases           none");
+        for (const info of leases) io.out(`lease            ${infoLine(info)}`);
       }
       if (!last) {
         throw new GlobalClockError(

@@ -112,8 +112,10 @@ export class DaemonLog {
     if (s.errors > (last?.errors ?? 0)) {
       const error = this.#mask(s.lastError ?? "unknown error");
       const missing = s.recordMissing > (last?.recordMissing ?? 0);
+      // What may mend by itself (a lost connection, a timeout) is a warning; what needs an
+      // operator (a wrong password, a missing privilege, a deleted record) is an error.
       this.#log(
-        "error",
+        missing || s.lastErrorRetryable === false ? "error" : "warn",
         {
           event: missing ? "record-missing" : "error",
           error,

@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import { Leases } from "../leases/leases.js";
 import { Reader } from "../reader.js";
 import type { HealthJudge } from "../service/health.js";
 import { address, type ListenAddress, serve } from "../service/http.js";
@@ -36,6 +37,11 @@ export async function startService(
   const { worker, lag, mask } = parts;
   const health = () => parts.health.judge(worker.snapshot());
   const metrics = new WorkerMetrics(worker, { lag: () => lag.read(), health });
+  if (parts.store.leases) {
+    const { leaseMetrics } = await import("../service/lease-metrics.js");
+    const leases = new Leases(parts.store);
+    leaseMetrics(metrics.registry, () => leases.list(""));
+  }
   const server = await serve(listen, {
     reader: new Reader(parts.store),
     metrics: { text: () => metrics.text(), contentType: metrics.registry.contentType },
