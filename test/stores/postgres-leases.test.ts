@@ -89,6 +89,17 @@ if (!findPostgresBin()) {
       assert.equal(await seam.ensureMaxStep(3n * S), 2n * S);
     });
 
+    test("a corrupt maxStep is a CorruptRecordError naming the maxStep record", async () => {
+      n++;
+      const seam = (await open()).leases;
+      assert.ok(seam);
+      await seam.ensureMaxStep(2n * S);
+      await raw.query(`UPDATE leases_${n}_settings SET value = -1`);
+      const corrupt = /corrupt maxStep record: maxStep is negative \(-1\)/;
+      await assert.rejects(seam.readLease("job"), corrupt);
+      await assert.rejects(seam.ensureMaxStep(S), corrupt);
+    });
+
     test("a read where a table is missing reads the others", async () => {
       n++;
       const store = await open();

@@ -104,6 +104,18 @@ describe("sqlite leases: the clock's table holds the clock alone", () => {
     assert.equal(await store.leases.ensureMaxStep(3n * S), 2n * S);
   });
 
+  test("a corrupt maxStep is a CorruptRecordError naming the maxStep record", async (t) => {
+    const path = fresh();
+    const store = opened(t, new SqliteStore({ path }));
+    await store.leases.ensureMaxStep(2n * S);
+    const raw = new Database(path);
+    t.after(() => raw.close());
+    raw.exec("UPDATE globalclock_settings SET value = -1");
+    const corrupt = /corrupt maxStep record: maxStep is negative \(-1\)/;
+    await assert.rejects(store.leases.readLease("job"), corrupt);
+    await assert.rejects(store.leases.ensureMaxStep(S), corrupt);
+  });
+
   test("a read where a table is missing reads the others", async (t) => {
     const path = fresh();
     const store = opened(t, new SqliteStore({ path }));
