@@ -2,26 +2,52 @@ import { CorruptRecordError, quote } from "./errors.js";
 import type { LeaseRecord } from "./lease-store.js";
 import { INT64_MAX } from "./time.js";
 
+/** Which stored integer a message is about: the clock's time, or the cluster's maxStep. */
+export interface StoredInteger {
+  readonly field: string;
+  readonly record: string;
+}
+export const CLOCK_TIME: StoredInteger = { field: "time", record: "clock record" };
+export const MAX_STEP: StoredInteger = { field: "maxStep", record: "maxStep record" };
+
 /**
  * Checks a stored value that a store decoded as an integer. Shared by every store so
  * that "corrupt" means the same thing everywhere.
  */
-export function checkStoredTime(value: bigint, kind: string, operation: string): bigint {
-  if (value < 0n) throw new CorruptRecordError(kind, operation, `time is negative (${value})`);
+export function checkStoredTime(
+  value: bigint,
+  kind: string,
+  operation: string,
+  what = CLOCK_TIME,
+): bigint {
+  const { field, record } = what;
+  if (value < 0n)
+    throw new CorruptRecordError(kind, operation, `${field} is negative (${value})`, record);
   if (value > INT64_MAX)
-    throw new CorruptRecordError(kind, operation, `time ${value} is beyond int64`);
+    throw new CorruptRecordError(kind, operation, `${field} ${value} is beyond int64`, record);
   return value;
 }
 
 /** A stored value of a type that cannot be a nanosecond count. */
-export function wrongType(kind: string, operation: string, value: unknown): CorruptRecordError {
-  return new CorruptRecordError(kind, operation, `time is ${describeValue(value)}, not an integer`);
+export function wrongType(
+  kind: string,
+  operation: string,
+  value: unknown,
+  what = CLOCK_TIME,
+): CorruptRecordError {
+  const detail = `${what.field} is ${describeValue(value)}, not an integer`;
+  return new CorruptRecordError(kind, operation, detail, what.record);
 }
 
 /** Parses a decimal int64 string (etcd values, PostgreSQL text results) strictly. */
-export function parseStoredDecimal(text: string, kind: string, operation: string): bigint {
-  if (!/^-?\d{1,20}$/.test(text)) throw wrongType(kind, operation, text);
-  return checkStoredTime(BigInt(text), kind, operation);
+export function parseStoredDecimal(
+  text: string,
+  kind: string,
+  operation: string,
+  what = CLOCK_TIME,
+): bigint {
+  if (!/^-?\d{1,20}$/.test(text)) throw wrongType(kind, operation, text, what);
+  return checkStoredTime(BigInt(text), kind, operation, what);
 }
 
 /** A stored value for a message: its type, and a short, escaped glimpse of it. */

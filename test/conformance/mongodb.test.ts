@@ -65,12 +65,14 @@ async function leaseHarness(
   await raw.connect();
   const db = raw.db(database);
   const clock = db.collection<{ _id: string }>(collection);
+  const settings = db.collection<{ _id: string }>(`${collection}_settings`);
   const leases = db.collection<{ _id: string } & Record<string, unknown>>(`${collection}_leases`);
   const joiner = uri.includes("?") ? "&" : "?";
   return {
     open: () => openStore(`${uri}${joiner}collection=${collection}&timeout=5s`),
     reset: async () => {
       await clock.deleteMany({});
+      await settings.deleteMany({});
       await leases.deleteMany({});
     },
     deleteClock: async () => {
@@ -141,7 +143,7 @@ if (realUri) {
       realUri,
       database,
       collection,
-      dropping([collection, `${collection}_leases`]),
+      dropping([collection, `${collection}_settings`, `${collection}_leases`]),
     );
   });
 } else {

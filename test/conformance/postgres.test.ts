@@ -78,6 +78,7 @@ if (!findPostgresBin()) {
       reset: async () => {
         await raw.query("DELETE FROM lease_conf");
         await raw.query("DELETE FROM lease_conf_leases");
+        await raw.query("DELETE FROM lease_conf_settings");
       },
       deleteClock: async () => {
         await raw.query("DELETE FROM lease_conf WHERE id = 'g'");

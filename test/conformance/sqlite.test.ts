@@ -57,7 +57,7 @@ leaseConformance("sqlite", async () => {
   const dir = mkdtempSync(join(tmpdir(), "globalclock-sqlite-leases-"));
   const path = join(dir, "clock.db");
   const first = new SqliteStore({ path, table: "lease_conf" });
-  // The lease table is made by the first lease write; the harness plants rows in it.
+  // The first lease write makes the lease and settings tables; the harness plants rows in them.
   await first.leases.writeLease(
     { name: "-", holder: "", token: 0n, start: 0n, expiry: 0n, pins: [] },
     undefined,
@@ -70,6 +70,7 @@ leaseConformance("sqlite", async () => {
     reset: async () => {
       raw.prepare("DELETE FROM lease_conf").run();
       raw.prepare("DELETE FROM lease_conf_leases").run();
+      raw.prepare("DELETE FROM lease_conf_settings").run();
     },
     deleteClock: async () => {
       raw.prepare("DELETE FROM lease_conf WHERE id = 'g'").run();

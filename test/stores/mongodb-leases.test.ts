@@ -11,6 +11,7 @@ import type { LeaseStore } from "../../src/lease-store.js";
 import { prefixRange } from "../../src/stores/mongodb/decode.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
+const S = 1_000_000_000n;
 const fields = { holder: "alice", token: 1n, start: 0n, expiry: 5n, pins: [] };
 const seam = (store: ClockStore): LeaseStore => store.leases as LeaseStore;
 
@@ -31,6 +32,7 @@ describe("mongodb leases on the replica-set double", () => {
   });
   beforeEach(async () => {
     await raw.db("globalclock").collection("clock").deleteMany({});
+    await raw.db("globalclock").collection("clock_settings").deleteMany({});
     await raw.db("globalclock").collection("clock_leases").deleteMany({});
     double.log.length = 0;
   });
@@ -97,11 +99,40 @@ describe("mongodb leases on the replica-set double", () => {
   test("a corrupt maxStep is a CorruptRecordError naming the maxStep record", async () => {
     await raw
       .db("globalclock")
-      .collection("clock")
-      .insertOne({ _id: "maxStep" as never, time: "1.5s" });
-    await assert.rejects(seam(store).readLease("x"), /corrupt maxStep record/);
+      .collection("clock_settings")
+      .insertOne({ _id: "maxStep" as never, value: "1.5s" });
+    await assert.rejects(
+      seam(store).readLease("x"),
+      /corrupt maxStep record: value in globalclock\.clock_settings is a BSON string/,
+    );
     await assert.rejects(seam(store).ensureMaxStep(1n), /corrupt maxStep record/);
     assert.equal(await seam(store).swapMaxStep(1n, 2n), false);
+  });
+
+  test("setting the clock back and deleting its documents leave the stored maxStep intact", async () => {
+    await store.compareAndSwap(await store.ensure(), 100n * S);
+    assert.equal(await seam(store).ensureMaxStep(2n * S), 2n * S);
+    const clock = raw.db("globalclock").collection("clock");
+    // A Long, as the restore's repro must use: a double would turn the clock into a double.
+    await clock.updateMany({}, { $inc: { time: Long.fromNumber(-10_000_000_000) } });
+    const back = await seam(store).readLease("job");
+    assert.deepEqual(back, { time: 90n * S, maxStep: 2n * S, lease: undefined });
+    await clock.deleteMany({});
+    const gone = await seam(store).readLease("job");
+    assert.deepEqual(gone, { time: undefined, maxStep: 2n * S, lease: undefined });
+    assert.equal(await seam(store).ensureMaxStep(3n * S), 2n * S);
+  });
+
+  test("ensureMaxStep retried after a lost answer reads the setting its reply left out", async () => {
+    double.inject({ command: "findAndModify", action: { kind: "drop-after" } });
+    assert.equal(await seam(store).ensureMaxStep(2n * S), 2n * S);
+    assert.equal(double.pendingFaults, 0);
+    // The retry is answered from the oplog, without the projection: then one find.
+    assert.deepEqual(
+      double.log.map((c) => c.name),
+      ["findAndModify", "findAndModify", "find"],
+    );
+    assert.equal(double.commands("find")[0]?.command.find, "clock_settings");
   });
 
   test("names list in UTF-8 byte order, prefixes bounded by code points", async () => {

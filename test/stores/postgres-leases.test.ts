@@ -1,7 +1,8 @@
 /**
- * The PostgreSQL store's leases beyond the conformance suite: tables made only by writes,
- * long table names, users that may not create tables, literal prefixes, LISTEN notices,
- * and the fence for data kept in the same database (a claim waits for a fenced transaction).
+ * The PostgreSQL store's leases beyond the conformance suite: tables made only by writes, a
+ * clock table that holds the clock alone, reads where a table is missing, long table names,
+ * users that may not create tables, literal prefixes, LISTEN notices, and the fence for data
+ * kept in the same database (a claim waits for a fenced transaction).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -56,24 +57,69 @@ if (!findPostgresBin()) {
       await server?.close();
     });
 
-    test("reads make no table; the first claim makes the clock's and the leases'", async () => {
+    test("reads make no table; the first claim makes the clock's, the settings' and the leases'", async () => {
       n++;
       const store = await open();
       const read = await store.leases?.readLease("job");
       assert.deepEqual(read, { time: undefined, maxStep: undefined, lease: undefined });
       assert.deepEqual((await store.leases?.listLeases(""))?.leases, []);
-      assert.equal(await exists(`leases_${n}`), false);
-      assert.equal(await exists(`leases_${n}_leases`), false);
+      for (const table of [`leases_${n}`, `leases_${n}_settings`, `leases_${n}_leases`])
+        assert.equal(await exists(table), false, table);
       await new Leases(store).claim("job", "alice", "10s");
       assert.equal(await exists(`leases_${n}_leases`), true);
-      const row = await raw.query(`SELECT id, time FROM leases_${n} ORDER BY id`);
-      assert.deepEqual(row.rows, [
-        { id: "g", time: "0" },
-        { id: "maxStep", time: "1500000000" },
-      ]);
+      const clock = await raw.query(`SELECT id, time FROM leases_${n}`);
+      assert.deepEqual(clock.rows, [{ id: "g", time: "0" }], "the clock alone");
+      const settings = await raw.query(`SELECT name, value FROM leases_${n}_settings`);
+      assert.deepEqual(settings.rows, [{ name: "maxStep", value: "1500000000" }]);
     });
 
-    test("a first write through the seam makes both tables, so the lease reads back", async () => {
+    test("setting the clock back and deleting its rows leave the stored maxStep intact", async () => {
+      n++;
+      const store = await open();
+      const seam = store.leases;
+      assert.ok(seam);
+      await setClock(store, 100n * S);
+      assert.equal(await seam.ensureMaxStep(2n * S), 2n * S);
+      await raw.query(`UPDATE leases_${n} SET time = time - 10000000000`); // a restore's repro
+      const back = await seam.readLease("job");
+      assert.deepEqual(back, { time: 90n * S, maxStep: 2n * S, lease: undefined });
+      await raw.query(`DELETE FROM leases_${n}`);
+      const gone = await seam.readLease("job");
+      assert.deepEqual(gone, { time: undefined, maxStep: 2n * S, lease: undefined });
+      assert.equal(await seam.ensureMaxStep(3n * S), 2n * S);
+    });
+
+    test("a corrupt maxStep is a CorruptRecordError naming the maxStep record", async () => {
+      n++;
+      const seam = (await open()).leases;
+      assert.ok(seam);
+      await seam.ensureMaxStep(2n * S);
+      await raw.query(`UPDATE leases_${n}_settings SET value = -1`);
+      const corrupt = /corrupt maxStep record: maxStep is negative \(-1\)/;
+      await assert.rejects(seam.readLease("job"), corrupt);
+      await assert.rejects(seam.ensureMaxStep(S), corrupt);
+    });
+
+    test("a read where a table is missing reads the others", async () => {
+      n++;
+      const store = await open();
+      await setClock(store, 100n * S);
+      await new Leases(store).claim("job", "alice", "10s");
+      await raw.query(`DROP TABLE leases_${n}_settings`);
+      const noSettings = await store.leases?.readLease("job");
+      assert.equal(noSettings?.time, 100n * S);
+      assert.equal(noSettings?.maxStep, undefined);
+      assert.equal(noSettings?.lease?.holder, "alice");
+      await raw.query(`DROP TABLE leases_${n}`);
+      const listed = await store.leases?.listLeases("");
+      assert.equal(listed?.time, undefined);
+      assert.deepEqual(
+        listed?.leases.map((l) => l.holder),
+        ["alice"],
+      );
+    });
+
+    test("a first write through the seam makes every table, so the lease reads back", async () => {
       n++;
       const seam = (await open()).leases;
       assert.ok(seam);
@@ -99,7 +145,7 @@ if (!findPostgresBin()) {
       const found = await raw.query(
         "SELECT tablename FROM pg_tables WHERE tablename LIKE 'txxx%' ORDER BY tablename",
       );
-      assert.equal(found.rows.length, 2, "the clock's table and the leases' are two tables");
+      assert.equal(found.rows.length, 3, "the clock's, the settings' and the leases' tables");
     });
 
     test("a user that may not create tables uses tables made for it", async () => {
@@ -107,7 +153,7 @@ if (!findPostgresBin()) {
       await new Leases(await open()).claim("made", "admin", "10s");
       await raw.query("CREATE ROLE lease_user LOGIN PASSWORD 'lease-pw'");
       await raw.query(
-        `GRANT SELECT, INSERT, UPDATE ON leases_${n}, leases_${n}_leases TO lease_user`,
+        `GRANT SELECT, INSERT, UPDATE ON leases_${n}, leases_${n}_settings, leases_${n}_leases TO lease_user`,
       );
       const url = `postgres://lease_user:lease-pw@127.0.0.1:${server.port}/postgres?table=leases_${n}`;
       const store = await openStore(url);

@@ -1,7 +1,8 @@
 /**
- * The SQLite store's leases beyond the conformance suite: tables made only by writes, readers
- * that never write, the file watch's lease notices, listing by a prefix with LIKE's special
- * characters and in byte order, and the fence for data kept in the same file.
+ * The SQLite store's leases beyond the conformance suite: tables made only by writes, a clock
+ * table that holds the clock alone, reads where a table is missing, readers that never
+ * write, the file watch's lease notices, listing by a prefix with LIKE's special characters
+ * and in byte order, and the fence for data kept in the same file.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -48,15 +49,17 @@ async function nextNotice(watch: AsyncIterator<void>): Promise<void> {
 }
 
 describe("sqlite leases: tables and readers", () => {
-  test("reads make no table; the first lease write makes the lease table", async (t) => {
+  test("reads make no table; maxStep makes the settings table, the first lease write the lease table", async (t) => {
     const path = fresh();
     const store = opened(t, new SqliteStore({ path }));
     const read = await store.leases.readLease("job");
     assert.deepEqual(read, { time: undefined, maxStep: undefined, lease: undefined });
     assert.deepEqual((await store.leases.listLeases("")).leases, []);
     assert.deepEqual(tables(path), ["globalclock"]);
+    await new Leases(store).maxStep();
+    assert.deepEqual(tables(path), ["globalclock", "globalclock_settings"]);
     await new Leases(store).claim("job", "alice", "10s");
-    assert.deepEqual(tables(path), ["globalclock", "globalclock_leases"]);
+    assert.deepEqual(tables(path), ["globalclock", "globalclock_leases", "globalclock_settings"]);
   });
 
   test("a read-only store reads leases, and refuses every write without creating anything", async (t) => {
@@ -81,6 +84,57 @@ describe("sqlite leases: tables and readers", () => {
     const seen = await reader.leases.readLease("job");
     assert.equal(seen.lease?.holder, "alice", "a table made after the reader opened is read");
     assert.equal(seen.maxStep, 1_500_000_000n);
+  });
+});
+
+describe("sqlite leases: the clock's table holds the clock alone", () => {
+  test("setting the clock back and deleting its rows leave the stored maxStep intact", async (t) => {
+    const path = fresh();
+    const store = opened(t, new SqliteStore({ path }));
+    await setClock(store, 100n * S);
+    assert.equal(await store.leases.ensureMaxStep(2n * S), 2n * S);
+    const raw = new Database(path);
+    t.after(() => raw.close());
+    raw.exec("UPDATE globalclock SET time = time - 10000000000"); // a restore's repro
+    const back = await store.leases.readLease("job");
+    assert.deepEqual(back, { time: 90n * S, maxStep: 2n * S, lease: undefined });
+    raw.exec("DELETE FROM globalclock");
+    const gone = await store.leases.readLease("job");
+    assert.deepEqual(gone, { time: undefined, maxStep: 2n * S, lease: undefined });
+    assert.equal(await store.leases.ensureMaxStep(3n * S), 2n * S);
+  });
+
+  test("a corrupt maxStep is a CorruptRecordError naming the maxStep record", async (t) => {
+    const path = fresh();
+    const store = opened(t, new SqliteStore({ path }));
+    await store.leases.ensureMaxStep(2n * S);
+    const raw = new Database(path);
+    t.after(() => raw.close());
+    raw.exec("UPDATE globalclock_settings SET value = -1");
+    const corrupt = /corrupt maxStep record: maxStep is negative \(-1\)/;
+    await assert.rejects(store.leases.readLease("job"), corrupt);
+    await assert.rejects(store.leases.ensureMaxStep(S), corrupt);
+  });
+
+  test("a read where a table is missing reads the others", async (t) => {
+    const path = fresh();
+    const store = opened(t, new SqliteStore({ path }));
+    await setClock(store, 100n * S);
+    await new Leases(store).claim("job", "alice", "10s");
+    const raw = new Database(path);
+    t.after(() => raw.close());
+    raw.exec("DROP TABLE globalclock_settings");
+    const noSettings = await store.leases.readLease("job");
+    assert.equal(noSettings.time, 100n * S);
+    assert.equal(noSettings.maxStep, undefined);
+    assert.equal(noSettings.lease?.holder, "alice");
+    raw.exec("DROP TABLE globalclock");
+    const listed = await store.leases.listLeases("");
+    assert.equal(listed.time, undefined);
+    assert.deepEqual(
+      listed.leases.map((l) => l.holder),
+      ["alice"],
+    );
   });
 });
 

@@ -1,17 +1,24 @@
 import { ClosedError } from "../../errors.js";
 import type { LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
 import { latestValues } from "../../push.js";
-import { checkLease, checkStoredTime, type RawLease, wrongType } from "../../record.js";
+import {
+  CLOCK_TIME,
+  checkLease,
+  checkStoredTime,
+  MAX_STEP,
+  type RawLease,
+  wrongType,
+} from "../../record.js";
 import type { StoreCalls } from "../call.js";
 import type { MemoryCell } from "./cell.js";
 
 const KIND = "memory";
 
 /** The stored time of a cell's clock (or maxStep), checked as every store checks it. */
-export function cellTime(value: unknown, operation: string): bigint | undefined {
+export function cellTime(value: unknown, operation: string, what = CLOCK_TIME): bigint | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "bigint") throw wrongType(KIND, operation, value);
-  return checkStoredTime(value, KIND, operation);
+  if (typeof value !== "bigint") throw wrongType(KIND, operation, value, what);
+  return checkStoredTime(value, KIND, operation, what);
 }
 
 /** Leases in a memory cell, beside its clock. */
@@ -60,7 +67,7 @@ export class MemoryLeases implements LeaseStore {
   ensureMaxStep(value: bigint, signal?: AbortSignal) {
     return this.#calls.run("ensureMaxStep", signal, () => {
       if (this.#cell.maxStep === undefined) this.#cell.maxStep = value;
-      return cellTime(this.#cell.maxStep, "ensureMaxStep") as bigint;
+      return cellTime(this.#cell.maxStep, "ensureMaxStep", MAX_STEP) as bigint;
     });
   }
 
@@ -91,7 +98,7 @@ export class MemoryLeases implements LeaseStore {
   #context(operation: string) {
     return {
       time: cellTime(this.#cell.value, operation),
-      maxStep: cellTime(this.#cell.maxStep, operation),
+      maxStep: cellTime(this.#cell.maxStep, operation, MAX_STEP),
     };
   }
 

@@ -35,8 +35,9 @@ export function shown(value: unknown): string {
 }
 
 /**
- * The `time` of a clock-like document (`{ time }`, with `timeType` computed by the server)
- * in namespace `ns`, checked: the clock record, or the stored maxStep.
+ * The integer of the clock document (`time`) or of the maxStep setting (`value`), with its
+ * stored type (`timeType`, `valueType`) computed by the server, checked; `ns` is the
+ * namespace the document came from, for messages.
  */
 export function decodeTime(
   doc: Document,
@@ -44,35 +45,42 @@ export function decodeTime(
   ns: string,
   what: "clock" | "maxStep" = "clock",
 ): bigint {
-  const { time, timeType } = doc;
+  const field = what === "clock" ? "time" : "value";
+  const value = doc[field];
+  const type = doc[`${field}Type`];
   const record = what === "clock" ? undefined : "maxStep record";
-  if (timeType === undefined) {
+  if (type === undefined) {
     throw new StoreError(
       KIND,
       operation,
-      `the server answered without the projected field timeType, so the stored type of time in ${ns} is unknown`,
+      `the server answered without the projected field ${field}Type, so the stored type of ${field} in ${ns} is unknown`,
       { retryable: false },
     );
   }
-  if (INTEGER_TYPES.includes(timeType)) {
-    const exact = exactInteger(time);
+  if (INTEGER_TYPES.includes(type)) {
+    const exact = exactInteger(value);
     if (exact !== undefined) {
       if (!record || exact >= 0n) return checkStoredTime(exact, KIND, operation);
-      throw new CorruptRecordError(KIND, operation, `time in ${ns} is negative (${exact})`, record);
+      throw new CorruptRecordError(
+        KIND,
+        operation,
+        `${field} in ${ns} is negative (${exact})`,
+        record,
+      );
     }
   }
-  if (timeType === "missing" || time === undefined) {
+  if (type === "missing" || value === undefined) {
     throw new CorruptRecordError(
       KIND,
       operation,
-      `the ${what} document in ${ns} has no time field`,
+      `the ${what} document in ${ns} has no ${field} field`,
       record,
     );
   }
   throw new CorruptRecordError(
     KIND,
     operation,
-    `time in ${ns} is a BSON ${String(timeType)} (${shown(time)}), not an int64`,
+    `${field} in ${ns} is a BSON ${String(type)} (${shown(value)}), not an int64`,
     record,
   );
 }

@@ -24,24 +24,28 @@ import { mongoCode } from "./errors.js";
 import { watchChanges } from "./watch.js";
 
 const KIND = "mongodb";
-/** The `_id` of the cluster's maxStep, `{ _id: "maxStep", time: <int64 ns> }`, beside the clock. */
+/** The `_id` of the cluster's maxStep in the settings, `{ _id: "maxStep", value: <int64 ns> }`. */
 export const MAX_STEP_ID = "maxStep";
 
-/** The clock and maxStep documents, with the server's name for the stored type of `time`. */
+/** The clock document, with the server's name for the stored type of `time`. */
 const CLOCK_FIELDS = { time: 1, timeType: { $type: "$time" } };
+/** A setting, with the server's name for the stored type of `value`. */
+const SETTING_FIELDS = { value: 1, valueType: { $type: "$value" } };
 /** A lease document, with the stored type of each integer (`tokenType`…): see decodeLease. */
 const LEASE_FIELDS: Document = { holder: 1, pins: 1 };
 for (const f of LEASE_INTEGERS)
   Object.assign(LEASE_FIELDS, { [f]: 1, [`${f}Type`]: { $type: `$${f}` } });
 
-/** A document of the clock's or the leases' collection: every `_id` is a string. */
+/** A document of the clock's, the settings' or the leases' collection: every `_id` is a string. */
 export interface NamedDocument extends Document {
   _id: string;
 }
 
 export interface MongoLeasesOptions {
-  /** The clock's collection, which also holds the maxStep document. */
+  /** The clock's collection, which holds the clock document alone. */
   clock: Collection<NamedDocument>;
+  /** `<clock collection>_settings`, in the clock's database: the maxStep document. */
+  settings: Collection<NamedDocument>;
   /** `<clock collection>_leases`, in the clock's database. */
   leases: Collection<NamedDocument>;
   calls: StoreCalls;
@@ -59,24 +63,29 @@ export interface MongoLeasesOptions {
 
 /**
  * Leases in the collection `<clock collection>_leases`, one document per lease:
- * `{ _id: name, holder, token, start, expiry, pins, version }`, integers as int64 (Long). A
- * write is a compare-and-swap on `version`: an insert for a new record (a duplicate key
- * loses), else `updateOne({ _id, version }, { $set })` decided by matchedCount. A retried
- * write whose first attempt committed is answered from the oplog as the success it was.
+ * `{ _id: name, holder, token, start, expiry, pins, version }`, integers as int64 (Long);
+ * the cluster's maxStep in `<clock collection>_settings`, `{ _id: "maxStep", value }`, so
+ * that the clock's collection holds the clock alone, as Juju's does. A write is a
+ * compare-and-swap on `version`: an insert for a new record (a duplicate key loses), else
+ * `updateOne({ _id, version }, { $set })` decided by matchedCount. A retried write whose
+ * first attempt committed is answered from the oplog as the success it was.
  *
- * Round trips: readLease and listLeases one each (one aggregate reading the clock and
- * maxStep documents and, through $unionWith, the leases, so that it is one command in the
- * store's session, which the sessions specification forbids using for two operations at
- * once); writeLease, ensureMaxStep and swapMaxStep one each (ensureMaxStep two when a
+ * Round trips: readLease and listLeases one each (one aggregate reading the clock document
+ * and, through $unionWith, the maxStep document and the leases, so that it is one command in
+ * the store's session, which the sessions specification forbids using for two operations
+ * at once); writeLease, ensureMaxStep and swapMaxStep one each (ensureMaxStep two when a
  * retried upsert is answered without its projection). watchLeases is one change stream.
  */
 export class MongoLeases implements LeaseStore {
   readonly #o: MongoLeasesOptions;
+  /** The clock's and the settings' namespaces, for messages. */
   readonly #ns: string;
+  readonly #settingsNs: string;
 
   constructor(options: MongoLeasesOptions) {
     this.#o = options;
     this.#ns = `${options.clock.dbName}.${options.clock.collectionName}`;
+    this.#settingsNs = `${options.settings.dbName}.${options.settings.collectionName}`;
   }
 
   readLease(name: string, signal?: AbortSignal) {
@@ -122,21 +131,21 @@ export class MongoLeases implements LeaseStore {
     });
   }
 
-  /** An upsert that sets `time` only when it inserts, returning the stored document. */
+  /** An upsert that sets `value` only when it inserts, returning the stored document. */
   ensureMaxStep(value: bigint, signal?: AbortSignal) {
     return this.#o.calls.run("ensureMaxStep", signal, async () => {
-      const { clock, session, writeConcern } = this.#o;
+      const { settings, session, writeConcern } = this.#o;
       let doc: Document | null = null;
       try {
         doc = await this.#write(
           () =>
-            clock.findOneAndUpdate(
+            settings.findOneAndUpdate(
               { _id: MAX_STEP_ID },
-              { $setOnInsert: { time: int64(value, "maxStep", "ensureMaxStep") } },
+              { $setOnInsert: { value: int64(value, "maxStep", "ensureMaxStep") } },
               {
                 upsert: true,
                 returnDocument: "after",
-                projection: CLOCK_FIELDS,
+                projection: SETTING_FIELDS,
                 writeConcern,
                 session,
               },
@@ -148,24 +157,24 @@ export class MongoLeases implements LeaseStore {
         if (mongoCode(err) !== 11000) throw err;
       }
       // A retried findAndModify is answered from the oplog without the projection.
-      if (doc?.timeType === undefined) doc = await this.#findMaxStep(signal);
+      if (doc?.valueType === undefined) doc = await this.#findMaxStep(signal);
       if (doc === null)
         throw new StoreError(KIND, "ensureMaxStep", "the maxStep document disappeared");
-      return decodeTime(doc, "ensureMaxStep", this.#ns, "maxStep");
+      return decodeTime(doc, "ensureMaxStep", this.#settingsNs, "maxStep");
     });
   }
 
   swapMaxStep(old: bigint, next: bigint, signal?: AbortSignal) {
     return this.#o.calls.run("swapMaxStep", signal, async () => {
-      const time = int64(next, "maxStep", "swapMaxStep");
+      const value = int64(next, "maxStep", "swapMaxStep");
       // Only a corrupt value could match a negative `old`, and it is left alone.
       if (old < 0n || old > INT64_MAX) return false;
-      const { clock, session, writeConcern } = this.#o;
+      const { settings, session, writeConcern } = this.#o;
       const result = await this.#write(
         () =>
-          clock.updateOne(
-            { _id: MAX_STEP_ID, time: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES } },
-            { $set: { time } },
+          settings.updateOne(
+            { _id: MAX_STEP_ID, value: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES } },
+            { $set: { value } },
             { writeConcern, session },
           ),
         signal,
@@ -192,12 +201,21 @@ export class MongoLeases implements LeaseStore {
     });
   }
 
-  /** One aggregate: the clock and maxStep documents, then the leases `filter` selects. */
+  /**
+   * One aggregate: the clock document, then the maxStep document and the leases `filter`
+   * selects (a collection that does not exist adds nothing to a union).
+   */
   async #read(filter: Document, sorted: boolean, operation: string, signal?: AbortSignal) {
-    const { clock, leases, readConcern, session } = this.#o;
+    const { clock, settings, leases, readConcern, session } = this.#o;
     const pipeline: Document[] = [
-      { $match: { _id: { $in: [CLOCK_ID, MAX_STEP_ID] } } },
+      { $match: { _id: CLOCK_ID } },
       { $project: CLOCK_FIELDS },
+      {
+        $unionWith: {
+          coll: settings.collectionName,
+          pipeline: [{ $match: { _id: MAX_STEP_ID } }, { $project: SETTING_FIELDS }],
+        },
+      },
       {
         $unionWith: {
           coll: leases.collectionName,
@@ -221,18 +239,19 @@ export class MongoLeases implements LeaseStore {
     const found: LeaseRecord[] = [];
     for (const doc of docs) {
       if ("versionType" in doc) found.push(decodeLease(doc, operation));
-      else if (doc._id === CLOCK_ID) time = decodeTime(doc, operation, this.#ns);
-      else maxStep = decodeTime(doc, operation, this.#ns, "maxStep");
+      else if ("valueType" in doc)
+        maxStep = decodeTime(doc, operation, this.#settingsNs, "maxStep");
+      else time = decodeTime(doc, operation, this.#ns);
     }
     return { time, maxStep, leases: found };
   }
 
   #findMaxStep(signal: AbortSignal | undefined): Promise<Document | null> {
-    const { clock, readConcern, session } = this.#o;
-    return clock.findOne(
+    const { settings, readConcern, session } = this.#o;
+    return settings.findOne(
       { _id: MAX_STEP_ID },
       {
-        projection: CLOCK_FIELDS,
+        projection: SETTING_FIELDS,
         readConcern,
         readPreference: ReadPreference.primary,
         session,

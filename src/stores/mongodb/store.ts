@@ -105,8 +105,8 @@ const noop = () => {};
  * `$inc: { time: 0 }` (never $set, which would overwrite an existing clock); a swap is
  * `updateOne({ _id: "g", time: old }, { $set: { time: next } })`, decided by matchedCount.
  * Times are written as BSON int64 (Long) and read without going through a double.
- * Lease records are in a collection beside it, and the cluster's maxStep in a second
- * document of this one, `{ _id: "maxStep" }` (see leases.ts); a clock alone makes neither.
+ * Lease records and the cluster's maxStep are in collections beside it (see leases.ts), so
+ * that this one holds the clock alone, as Juju's does; a clock alone makes neither.
  *
  * The store takes a driver Collection, so the URL opener (openMongoStore) and the
  * original Config API (newReader/newUpdater) share it. It closes nothing it was given;
@@ -177,12 +177,14 @@ export class MongoStore implements ClockStore {
     this.leases = client && this.#openLeases(client);
   }
 
-  /** Leases in `<collection>_leases` of the clock's database; maxStep beside the clock. */
+  /** Leases in `<collection>_leases` of the clock's database, maxStep in `<collection>_settings`. */
   #openLeases(client: MongoClient): MongoLeases {
     const { dbName, collectionName } = this.#collection;
+    const db = client.db(dbName);
     return new MongoLeases({
       clock: this.#collection as unknown as Collection<NamedDocument>,
-      leases: client.db(dbName).collection<NamedDocument>(`${collectionName}_leases`),
+      settings: db.collection<NamedDocument>(`${collectionName}_settings`),
+      leases: db.collection<NamedDocument>(`${collectionName}_leases`),
       calls: this.#calls,
       session: this.#session,
       readConcern: this.#readConcern,

@@ -1,5 +1,11 @@
 import type { LeaseContext, LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
-import { checkLease, parseStoredDecimal } from "../../record.js";
+import {
+  CLOCK_TIME,
+  checkLease,
+  MAX_STEP,
+  parseStoredDecimal,
+  type StoredInteger,
+} from "../../record.js";
 import type { StoreCalls } from "../call.js";
 import { prefixEnd } from "../prefix.js";
 import type { PgResult } from "./client.js";
@@ -22,11 +28,13 @@ export interface PostgresLeasesOptions {
 }
 
 /**
- * Lease records in `<table>_leases` beside the clock table, one row per name; the cluster's
- * maxStep is the clock table's row `maxStep`. A read is one statement, so one snapshot and
- * one round trip: the clock and maxStep as scalar subqueries, the lease by a LEFT JOIN.
- * Each write is one statement too, a compare-and-swap on `version` that NOTIFYs the lease's
- * name. The lease table is made by the first insert; until then reads find no leases.
+ * Lease records in `<table>_leases` beside the clock table, one row per name, and the
+ * cluster's maxStep in `<table>_settings` (row `maxStep`): the clock table holds the clock
+ * alone. A read is one statement, so one snapshot and one round trip: the clock and maxStep
+ * as scalar subqueries, the lease by a LEFT JOIN. Each write is one statement too, a
+ * compare-and-swap on `version` that NOTIFYs the lease's name. The settings table is made by
+ * ensureMaxStep or the first insert, the lease table by the first insert; a read where a
+ * table is missing reads the others.
  */
 export class PostgresLeases implements LeaseStore {
   readonly #o: PostgresLeasesOptions;
@@ -38,33 +46,26 @@ export class PostgresLeases implements LeaseStore {
   }
 
   readLease(name: string, signal?: AbortSignal) {
-    const { calls, tables } = this.#o;
-    return calls.run("readLease", signal, async () => {
-      const res = await missingTable(tables.query(this.#sql.read, [name], "readLease"));
-      const row = res?.rows[0];
-      if (row) return { ...context(row, "readLease"), lease: lease(row, "readLease") };
-      return { ...(await this.#contextOnly("readLease")), lease: undefined };
+    return this.#o.calls.run("readLease", signal, async () => {
+      const [row] = await this.#rows("read", [name], "readLease");
+      return { ...context(row, "readLease"), lease: row && lease(row, "readLease") };
     });
   }
 
   listLeases(prefix: string, signal?: AbortSignal) {
-    const { calls, tables } = this.#o;
-    return calls.run("listLeases", signal, async () => {
+    return this.#o.calls.run("listLeases", signal, async () => {
       // A range of the primary key, never LIKE: `%` and `_` in a prefix are plain characters.
       const end = prefixEnd(prefix);
-      const res = await missingTable(
+      const rows =
         end === undefined
-          ? tables.query(this.#sql.listAll, [prefix])
-          : tables.query(this.#sql.list, [prefix, end]),
-      );
-      const first = res?.rows[0];
-      if (!res || !first) return { ...(await this.#contextOnly("listLeases")), leases: [] };
+          ? await this.#rows("listAll", [prefix])
+          : await this.#rows("list", [prefix, end]);
       const leases: LeaseRecord[] = [];
-      for (const row of res.rows) {
+      for (const row of rows) {
         const record = lease(row, "listLeases");
         if (record) leases.push(record);
       }
-      return { ...context(first, "listLeases"), leases };
+      return { ...context(rows[0], "listLeases"), leases };
     });
   }
 
@@ -82,8 +83,8 @@ export class PostgresLeases implements LeaseStore {
       ];
       let res: PgResult | undefined;
       if (version === undefined) {
-        // Both tables: a read of the lease needs the clock's too.
-        await Promise.all([tables.createClock(), tables.createLeases()]);
+        // Every table, so that a read of the lease is the one statement.
+        await Promise.all([tables.createClock(), tables.createSettings(), tables.createLeases()]);
         res = await tables.query(this.#sql.insert, values, "insertLease");
       } else {
         res = await missingTable(
@@ -99,9 +100,9 @@ export class PostgresLeases implements LeaseStore {
   ensureMaxStep(value: bigint, signal?: AbortSignal) {
     const { calls, tables } = this.#o;
     return calls.run("ensureMaxStep", signal, async () => {
-      await tables.createClock();
+      await tables.createSettings();
       const res = await tables.query(this.#sql.ensureMaxStep, [value.toString()]);
-      return parseStoredDecimal(String(res.rows[0]?.time), KIND, "ensureMaxStep");
+      return parseStoredDecimal(String(res.rows[0]?.value), KIND, "ensureMaxStep", MAX_STEP);
     });
   }
 
@@ -130,33 +131,75 @@ export class PostgresLeases implements LeaseStore {
     }));
   }
 
-  /** The clock and maxStep alone, while there is no lease table (or no clock table either). */
-  async #contextOnly(operation: string): Promise<LeaseContext> {
-    const res = await missingTable(this.#o.tables.query(this.#sql.context));
-    const row = res?.rows[0];
-    return row ? context(row, operation) : { time: undefined, maxStep: undefined };
+  /**
+   * The rows of a read. Where a table it reads is missing, the same read of the tables there
+   * are (none at all when one went missing meanwhile): the clock alone, say, before any
+   * lease was written, or the leases with no clock after its table was dropped.
+   */
+  async #rows(kind: Read, values: unknown[], prepare?: string): Promise<Row[]> {
+    const { tables } = this.#o;
+    const res = await missingTable(tables.query(this.#sql[kind], values, prepare));
+    if (res) return res.rows;
+    const found = (await tables.query(this.#sql.present, this.#sql.relations)).rows[0] ?? {};
+    const present = {
+      clock: found.clock === "t",
+      settings: found.settings === "t",
+      leases: found.leases === "t",
+    };
+    const again = tables.query(readSql(tables, kind, present), present.leases ? values : []);
+    return (await missingTable(again))?.rows ?? [];
   }
 }
 
-/** The statements' text, made once per store. */
-function statements({ clock, leases }: PgTables) {
-  const context = `SELECT (SELECT time FROM ${clock} WHERE id = 'g') AS time,
-    (SELECT time FROM ${clock} WHERE id = 'maxStep') AS max_step`;
+type Read = "read" | "list" | "listAll";
+
+/** Which of the three tables exist, for a read that must do without the others. */
+interface Present {
+  readonly clock: boolean;
+  readonly settings: boolean;
+  readonly leases: boolean;
+}
+
+const ALL: Present = { clock: true, settings: true, leases: true };
+
+/**
+ * A read as one statement: the clock and maxStep as scalar subqueries, the leases by a LEFT
+ * JOIN, so that a row comes back even when no lease matches. A table not `present` reads as
+ * NULL; without the lease table there are no parameters either.
+ */
+function readSql({ clock, settings, leases }: PgTables, kind: Read, present = ALL): string {
+  const time = present.clock ? `(SELECT time FROM ${clock} WHERE id = 'g')` : "NULL";
+  const maxStep = present.settings
+    ? `(SELECT value FROM ${settings} WHERE name = 'maxStep')`
+    : "NULL";
+  const context = `SELECT ${time} AS time, ${maxStep} AS max_step`;
+  if (!present.leases) return context;
   const join = `${context}, ${COLUMNS} FROM (VALUES (1)) AS one LEFT JOIN ${leases} AS l`;
   const order = `ORDER BY l.name COLLATE "C"`;
+  if (kind === "read") return `${join} ON l.name = $1`;
+  if (kind === "list")
+    return `${join} ON l.name COLLATE "C" >= $1 AND l.name COLLATE "C" < $2 ${order}`;
+  return `${join} ON l.name COLLATE "C" >= $1 ${order}`;
+}
+
+/** The statements' text, made once per store. */
+function statements(tables: PgTables) {
+  const { settings, leases } = tables;
   return {
-    context,
-    read: `${join} ON l.name = $1`,
-    list: `${join} ON l.name COLLATE "C" >= $1 AND l.name COLLATE "C" < $2 ${order}`,
-    listAll: `${join} ON l.name COLLATE "C" >= $1 ${order}`,
+    read: readSql(tables, "read"),
+    list: readSql(tables, "list"),
+    listAll: readSql(tables, "listAll"),
+    present: `SELECT to_regclass($1) IS NOT NULL AS clock, to_regclass($2) IS NOT NULL AS settings,
+      to_regclass($3) IS NOT NULL AS leases`,
+    relations: [tables.clock, settings, leases],
     insert: `INSERT INTO ${leases} (name, holder, token, start, expiry, pins, version)
       VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (name) DO NOTHING
       RETURNING version, pg_notify($7, name)`,
     update: `UPDATE ${leases} SET holder = $2, token = $3, start = $4, expiry = $5, pins = $6,
       version = version + 1 WHERE name = $1 AND version = $8 RETURNING version, pg_notify($7, name)`,
-    ensureMaxStep: `INSERT INTO ${clock} AS t (id, time) VALUES ('maxStep', $1)
-      ON CONFLICT (id) DO UPDATE SET time = t.time RETURNING time`,
-    swapMaxStep: `UPDATE ${clock} SET time = $2 WHERE id = 'maxStep' AND time = $1`,
+    ensureMaxStep: `INSERT INTO ${settings} AS s (name, value) VALUES ('maxStep', $1)
+      ON CONFLICT (name) DO UPDATE SET value = s.value RETURNING value`,
+    swapMaxStep: `UPDATE ${settings} SET value = $2 WHERE name = 'maxStep' AND value = $1`,
   };
 }
 
@@ -168,17 +211,21 @@ function missingTable(query: Promise<PgResult>): Promise<PgResult | undefined> {
   });
 }
 
-function context(row: Row, operation: string): LeaseContext {
-  return { time: time(row.time, operation), maxStep: time(row.max_step, operation) };
+/** The clock and maxStep of a read's first row; nothing when there was no row. */
+function context(row: Row | undefined, operation: string): LeaseContext {
+  return {
+    time: stored(row?.time, operation, CLOCK_TIME),
+    maxStep: stored(row?.max_step, operation, MAX_STEP),
+  };
 }
 
-function time(value: unknown, operation: string): bigint | undefined {
+function stored(value: unknown, operation: string, what: StoredInteger): bigint | undefined {
   return value === null || value === undefined
     ? undefined
-    : parseStoredDecimal(String(value), KIND, operation);
+    : parseStoredDecimal(String(value), KIND, operation, what);
 }
 
-/** The lease of a row of the LEFT JOIN: none where no lease row matched. */
+/** The lease of a row of the LEFT JOIN: none where no lease row matched, or no lease table. */
 function lease(row: Row, operation: string): LeaseRecord | undefined {
   if (row.name === null || row.name === undefined) return undefined;
   return checkLease(

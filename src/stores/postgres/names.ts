@@ -25,6 +25,11 @@ export function leaseTableName(table: string): string {
   return fit(`${table}_leases`);
 }
 
+/** The table of settings (the cluster's maxStep) beside the clock table `table`. */
+export function settingsTableName(table: string): string {
+  return fit(`${table}_settings`);
+}
+
 /** `"schema"."table"`, or `"table"` for the search_path to find. */
 export function relationName(table: string, schema: string | undefined): string {
   return schema ? `"${schema}"."${table}"` : `"${table}"`;

@@ -21,7 +21,7 @@ export interface PostgresStoreOptions {
   listen?: () => Promise<PgListenClient>;
   /**
    * Table holding the clock row, created if missing. Default "globalclock". Leases are kept
-   * in `<table>_leases` beside it, and the cluster's maxStep in its row `maxStep`.
+   * in `<table>_leases` beside it, and the cluster's maxStep in `<table>_settings`.
    */
   table?: string;
   /** Schema of the table. Default: none, so the session's search_path decides. */

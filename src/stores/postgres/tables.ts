@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { PgPool, PgResult } from "./client.js";
 import { pgCode } from "./errors.js";
-import { leaseTableName, relationName } from "./names.js";
+import { leaseTableName, relationName, settingsTableName } from "./names.js";
 
 // Every column comes back as the server's text: the store parses the bigint itself, exactly,
 // without touching pg's process-wide type parsers (other code may rely on them).
@@ -11,12 +11,14 @@ export const UNDEFINED_TABLE = "42P01";
 const CACHED_PLAN_CHANGED = "0A000";
 
 /**
- * The store's tables, the clock's and the leases' beside it, and the one way the store
- * queries them: on its pool, every value as text.
+ * The store's tables, the clock's (the clock alone) and beside it the settings' and the
+ * leases', and the one way the store queries them: on its pool, every value as text.
  */
 export class PgTables {
   /** The clock table's relation, `"schema"."table"` or `"table"`. */
   readonly clock: string;
+  /** The settings' table (the cluster's maxStep), `<table>_settings` in the same schema. */
+  readonly settings: string;
   /** The lease records' table, `<table>_leases` in the same schema. */
   readonly leases: string;
   readonly #pool: PgPool;
@@ -26,6 +28,7 @@ export class PgTables {
   constructor(pool: PgPool, table: string, schema: string | undefined) {
     this.#pool = pool;
     this.clock = relationName(table, schema);
+    this.settings = relationName(settingsTableName(table), schema);
     this.leases = relationName(leaseTableName(table), schema);
     this.#statementPrefix = `globalclock_${createHash("sha256").update(this.clock).digest("hex").slice(0, 16)}`;
   }
@@ -46,6 +49,10 @@ export class PgTables {
 
   createClock(): Promise<void> {
     return this.#create(this.clock, "id text PRIMARY KEY, time bigint NOT NULL");
+  }
+
+  createSettings(): Promise<void> {
+    return this.#create(this.settings, "name text PRIMARY KEY, value bigint NOT NULL");
   }
 
   /** Names in byte order ("C"), so that listing by prefix is a range of the primary key. */

@@ -2,15 +2,15 @@ import type Database from "better-sqlite3";
 import { describe, StoreError } from "../../errors.js";
 import type { LeaseContext, LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
 import { readOnWake } from "../../push.js";
-import { checkLease, checkStoredTime, wrongType } from "../../record.js";
+import { CLOCK_TIME, checkLease, checkStoredTime, MAX_STEP, wrongType } from "../../record.js";
 import type { StoreCalls } from "../call.js";
 import { prefixEnd } from "../prefix.js";
 import type { BusyRetry } from "./busy.js";
+import { leaseSql, type Read, readSql } from "./lease-sql.js";
 import { COMMIT_RETRY_MS } from "./watch.js";
 
 const KIND = "sqlite";
 const NO_TABLE = /no such table/i;
-const COLUMNS = "l.name, l.holder, l.token, l.start, l.expiry, l.pins, l.version";
 
 type Row = Record<string, unknown>;
 type Statement = Database.Statement<unknown[], unknown>;
@@ -19,7 +19,7 @@ export interface SqliteLeasesOptions {
   db: Database.Database;
   calls: StoreCalls;
   busy: BusyRetry;
-  /** The clock's table; leases are kept in `<table>_leases`. */
+  /** The clock's table; leases are kept in `<table>_leases`, maxStep in `<table>_settings`. */
   table: string;
   readOnly: boolean;
   path: string;
@@ -31,40 +31,43 @@ export interface SqliteLeasesOptions {
 }
 
 /** A stored clock time (or maxStep) as better-sqlite3 returns it with safeIntegers. */
-export function decodeTime(value: unknown, operation: string): bigint | undefined {
+export function decodeTime(
+  value: unknown,
+  operation: string,
+  what = CLOCK_TIME,
+): bigint | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "bigint") throw wrongType(KIND, operation, value);
-  return checkStoredTime(value, KIND, operation);
+  if (typeof value !== "bigint") throw wrongType(KIND, operation, value, what);
+  return checkStoredTime(value, KIND, operation, what);
 }
 
 /**
- * Lease records in `<table>_leases`, one row per name (pins as a JSON array of strings),
- * beside the clock; the cluster's maxStep is the clock table's row `maxStep`. Every read is
- * one statement, so one snapshot: the clock, maxStep and the leases agree. The lease table
- * is made by the first lease write; until then reads find no leases.
+ * Lease records in `<table>_leases`, and the cluster's maxStep in `<table>_settings`, beside
+ * the clock's table, which holds the clock alone (./lease-sql.ts). Every read is one
+ * statement, so one snapshot: the clock, maxStep and the leases agree. The settings table is
+ * made by ensureMaxStep or the first lease write, the lease table by the first lease write;
+ * a read of a file where a table is missing reads the others.
  */
 export class SqliteLeases implements LeaseStore {
   readonly #o: SqliteLeasesOptions;
-  readonly #leases: string;
-  readonly #sql: Record<StatementName, string>;
-  /** Statements on tables that may not exist yet, prepared once they do. */
-  readonly #statements = new Map<StatementName, Statement>();
-  #created = false;
+  readonly #sql: ReturnType<typeof leaseSql>;
+  /** Statements by their text, prepared once the tables they use exist. */
+  readonly #statements = new Map<string, Statement>();
+  #settingsMade = false;
+  #leasesMade = false;
   #dataVersion: unknown;
   /** Grows at every commit this store makes or sees made by another connection. */
   #changes = 0n;
 
   constructor(options: SqliteLeasesOptions) {
     this.#o = options;
-    this.#leases = `"${options.table}_leases"`;
-    this.#sql = statements(`"${options.table}"`, this.#leases);
+    this.#sql = leaseSql(options.table);
   }
 
   readLease(name: string, signal?: AbortSignal) {
     return this.#read("readLease", signal, () => {
-      const row = this.#tolerant("readLease", (s) => s.get(name) as Row);
-      if (row) return { ...context(row, "readLease"), lease: lease(row, "readLease") };
-      return { ...this.#contextOnly("readLease"), lease: undefined };
+      const [row] = this.#rows("read", [name]);
+      return { ...context(row, "readLease"), lease: row && lease(row, "readLease") };
     });
   }
 
@@ -73,17 +76,13 @@ export class SqliteLeases implements LeaseStore {
       // A range of the primary key, never LIKE: `%` and `_` in a prefix are plain characters.
       const end = prefixEnd(prefix);
       const rows =
-        end === undefined
-          ? this.#tolerant("listAll", (s) => s.all(prefix) as Row[])
-          : this.#tolerant("list", (s) => s.all(prefix, end) as Row[]);
-      const first = rows?.[0];
-      if (!first) return { ...this.#contextOnly("listLeases"), leases: [] };
+        end === undefined ? this.#rows("listAll", [prefix]) : this.#rows("list", [prefix, end]);
       const leases: LeaseRecord[] = [];
       for (const row of rows) {
         const record = lease(row, "listLeases");
         if (record) leases.push(record);
       }
-      return { ...context(first, "listLeases"), leases };
+      return { ...context(rows[0], "listLeases"), leases };
     });
   }
 
@@ -100,11 +99,12 @@ export class SqliteLeases implements LeaseStore {
         lease.name,
       ];
       return busy.run(signal, () => {
-        this.#createTable();
+        // The settings table too, so that a read of the lease is the one statement.
+        this.#createTables(true);
         const written =
           version === undefined
-            ? this.#statement("insertLease").get(...values)
-            : this.#statement("updateLease").get(...values, version);
+            ? this.#statement(this.#sql.insertLease).get(...values)
+            : this.#statement(this.#sql.updateLease).get(...values, version);
         if (written === undefined) return undefined;
         this.#changes++;
         return written as bigint;
@@ -116,14 +116,15 @@ export class SqliteLeases implements LeaseStore {
     const { calls, busy } = this.#o;
     return calls.run("ensureMaxStep", signal, () => {
       this.#writable("ensureMaxStep");
-      const select = this.#statement("maxStep");
       return busy.run(signal, () => {
+        this.#createTables(false);
+        const select = this.#statement(this.#sql.maxStep);
         let stored = select.get();
         if (stored === undefined) {
-          this.#statement("insertMaxStep").run(value);
+          this.#statement(this.#sql.insertMaxStep).run(value);
           stored = select.get();
         }
-        return decodeTime(stored, "ensureMaxStep") as bigint;
+        return decodeTime(stored, "ensureMaxStep", MAX_STEP) as bigint;
       });
     });
   }
@@ -133,8 +134,10 @@ export class SqliteLeases implements LeaseStore {
     return calls.run("swapMaxStep", signal, () => {
       this.#writable("swapMaxStep");
       if (old < 0n) return false; // only a corrupt row could match
-      const update = this.#statement("swapMaxStep");
-      return busy.run(signal, () => update.run(next, old).changes === 1);
+      return busy.run(
+        signal,
+        () => this.#tolerant(this.#sql.swapMaxStep, (s) => s.run(next, old).changes === 1) ?? false,
+      );
     });
   }
 
@@ -162,7 +165,7 @@ export class SqliteLeases implements LeaseStore {
   }
 
   readonly #marker = (): bigint => {
-    const version = this.#statement("dataVersion").get();
+    const version = this.#statement(this.#sql.dataVersion).get();
     if (version !== this.#dataVersion) {
       this.#dataVersion = version;
       this.#changes++;
@@ -174,44 +177,55 @@ export class SqliteLeases implements LeaseStore {
     return this.#o.calls.run(operation, signal, () => this.#o.busy.run(signal, fn));
   }
 
-  /** The clock and maxStep alone, while there is no lease table (or no clock table either). */
-  #contextOnly(operation: string): LeaseContext {
-    const row = this.#tolerant("context", (s) => s.get() as Row);
-    return row ? context(row, operation) : { time: undefined, maxStep: undefined };
+  /**
+   * The rows of a read. Where a table it reads is missing, the same read of the tables there
+   * are (none at all when one went missing meanwhile): the clock alone, say, before any
+   * lease was written, or the leases with no clock after its table was dropped.
+   */
+  #rows(kind: Read, params: unknown[]): Row[] {
+    const all = (s: Statement) => s.all(...params) as Row[];
+    const rows = this.#tolerant(this.#sql[kind], all);
+    if (rows) return rows;
+    const found = this.#statement(this.#sql.present).get() as Row;
+    const present = { clock: !!found.clock, settings: !!found.settings, leases: !!found.leases };
+    const text = readSql(this.#sql.tables, kind, present);
+    return this.#tolerant(text, present.leases ? all : (s) => s.all() as Row[]) ?? [];
   }
 
-  /** What `use` makes of the statement, or undefined while a table it reads does not exist. */
-  #tolerant<T>(key: StatementName, use: (s: Statement) => T): T | undefined {
+  /** What `use` makes of the statement, or undefined while a table it uses does not exist. */
+  #tolerant<T>(text: string, use: (s: Statement) => T): T | undefined {
     try {
-      return use(this.#statement(key));
+      return use(this.#statement(text));
     } catch (err) {
       if (!NO_TABLE.test(describe(err))) throw err;
-      this.#statements.delete(key); // a table dropped under it: prepare it again next time
+      this.#statements.delete(text); // a table dropped under it: prepare it again next time
       return undefined;
     }
   }
 
-  #statement(key: StatementName): Statement {
-    let statement = this.#statements.get(key);
+  #statement(text: string): Statement {
+    let statement = this.#statements.get(text);
     if (!statement) {
-      statement = this.#o.db.prepare(this.#sql[key]);
+      statement = this.#o.db.prepare(text);
       if (statement.reader) {
         statement.safeIntegers();
         if (statement.columns().length === 1) statement.pluck();
       }
-      this.#statements.set(key, statement);
+      this.#statements.set(text, statement);
     }
     return statement;
   }
 
-  #createTable(): void {
-    if (this.#created) return;
-    this.#o.db.exec(
-      `CREATE TABLE IF NOT EXISTS ${this.#leases} (name TEXT NOT NULL PRIMARY KEY,
-       holder TEXT NOT NULL, token INTEGER NOT NULL, start INTEGER NOT NULL,
-       expiry INTEGER NOT NULL, pins TEXT NOT NULL, version INTEGER NOT NULL)`,
-    );
-    this.#created = true;
+  /** The settings table, and the lease table too when `leases`; once each per store. */
+  #createTables(leases: boolean): void {
+    if (!this.#settingsMade) {
+      this.#o.db.exec(this.#sql.createSettings);
+      this.#settingsMade = true;
+    }
+    if (leases && !this.#leasesMade) {
+      this.#o.db.exec(this.#sql.createLeases);
+      this.#leasesMade = true;
+    }
   }
 
   #writable(operation: string): void {
@@ -223,37 +237,17 @@ export class SqliteLeases implements LeaseStore {
   }
 }
 
-type StatementName = keyof ReturnType<typeof statements>;
-
-/** The statements' text, made once per store. */
-function statements(clock: string, leases: string) {
-  const context = `SELECT (SELECT time FROM ${clock} WHERE id = 'g') AS time,
-    (SELECT time FROM ${clock} WHERE id = 'maxStep') AS max_step`;
-  const join = `${context}, ${COLUMNS} FROM (SELECT 1) LEFT JOIN ${leases} AS l`;
+/** The clock and maxStep of a read's first row; nothing when there was no row. */
+function context(row: Row | undefined, operation: string): LeaseContext {
   return {
-    context,
-    readLease: `${join} ON l.name = ?`,
-    list: `${join} ON l.name >= ? AND l.name < ? ORDER BY l.name`,
-    listAll: `${join} ON l.name >= ? ORDER BY l.name`,
-    insertLease: `INSERT INTO ${leases} (holder, token, start, expiry, pins, name, version)
-      VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING RETURNING version`,
-    updateLease: `UPDATE ${leases} SET holder = ?, token = ?, start = ?, expiry = ?, pins = ?,
-      version = version + 1 WHERE name = ? AND version = ? RETURNING version`,
-    maxStep: `SELECT time FROM ${clock} WHERE id = 'maxStep'`,
-    insertMaxStep: `INSERT INTO ${clock} (id, time) VALUES ('maxStep', ?) ON CONFLICT (id) DO NOTHING`,
-    // In SQLite a REAL 5.0 equals the INTEGER 5: the type must match too.
-    swapMaxStep: `UPDATE ${clock} SET time = ? WHERE id = 'maxStep' AND time = ? AND typeof(time) = 'integer'`,
-    dataVersion: "PRAGMA data_version",
+    time: decodeTime(row?.time, operation),
+    maxStep: decodeTime(row?.max_step, operation, MAX_STEP),
   };
 }
 
-function context(row: Row, operation: string): LeaseContext {
-  return { time: decodeTime(row.time, operation), maxStep: decodeTime(row.max_step, operation) };
-}
-
-/** The lease of a row of the LEFT JOIN: none where no lease row matched. */
+/** The lease of a row of the LEFT JOIN: none where no lease row matched, or no lease table. */
 function lease(row: Row, operation: string): LeaseRecord | undefined {
-  if (row.name === null) return undefined;
+  if (row.name === null || row.name === undefined) return undefined;
   return checkLease(
     {
       name: row.name,

@@ -65,7 +65,7 @@ export class SqliteStore implements ClockStore {
     this.#select ??= this.#prepareSelect();
     return this.#select === undefined ? undefined : decodeTime(this.#select.get(ID), "read");
   };
-  /** Lease records, in the table `<table>_leases`, and the cluster's maxStep, a clock row. */
+  /** Lease records in the table `<table>_leases`, the cluster's maxStep in `<table>_settings`. */
   readonly leases: SqliteLeases;
 
   constructor(options: SqliteStoreOptions) {
