@@ -120,20 +120,36 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
 
   const commandOf = (holder: string) =>
     resource.writes.findLast((w) => w.holder === holder && w.accepted)?.pid;
+  const until = async (what: string, done: () => boolean) => {
+    const deadline = Date.now() + 30_000;
+    while (!done()) {
+      assert.ok(Date.now() < deadline, `gave up waiting for ${what}`);
+      await sleep(20);
+    }
+  };
+  /** The holder that wrote a moment ago, with its lock and command. */
+  const currentHolder = async () => {
+    let last = resource.writes.findLast((w) => w.accepted);
+    for (let i = 0; i < 100 && (!last || now() - last.at > 100_000_000n); i++) {
+      await sleep(50);
+      last = resource.writes.findLast((w) => w.accepted);
+    }
+    const lock = last && locks.get(last.holder);
+    const command = last && commandOf(last.holder);
+    return last && lock && command !== undefined
+      ? { holder: last.holder, lock, command }
+      : undefined;
+  };
 
   try {
     await sleep(3000);
     for (const fault of FAULTS) {
       await sleep(2000 + Math.random() * 1500);
       // The holder is the one that wrote last, a moment ago (not one that died a while ago).
-      let last = resource.writes.findLast((w) => w.accepted);
-      for (let i = 0; i < 100 && (!last || now() - last.at > 100_000_000n); i++) {
-        await sleep(50);
-        last = resource.writes.findLast((w) => w.accepted);
-      }
-      const holder = last?.holder;
-      const lock = holder === undefined ? undefined : locks.get(holder);
-      const command = holder === undefined ? undefined : commandOf(holder);
+      const current = await currentHolder();
+      const holder = current?.holder;
+      const lock = current?.lock;
+      const command = current?.command;
       log(`${fault} (holder ${holder}, lock ${lock?.pid}, command ${command})`);
       if (fault === "stop-clock") {
         signal(clock.pid, "SIGSTOP");
@@ -165,6 +181,27 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
         await sleep(300);
         signal(lock.pid, "SIGCONT");
       }
+    }
+    // Last, for certain: a holder paused until a successor has written, then its command
+    // resumed before its lock: its late writes carry an old token, which the resource must
+    // refuse.
+    await sleep(2000);
+    const victim = await currentHolder();
+    if (victim) {
+      const { holder, lock, command } = victim;
+      log(`fence check (holder ${holder}, command ${command})`);
+      excluded.add(command);
+      const token = resource.writes.findLast((w) => w.pid === command)?.token ?? 0n;
+      signal(lock.pid, "SIGSTOP");
+      signal(-command, "SIGSTOP");
+      await until("a successor's write", () =>
+        resource.writes.some((w) => w.accepted && w.token > token),
+      );
+      signal(-command, "SIGCONT");
+      await until("the resumed command's write", () =>
+        resource.writes.some((w) => w.pid === command && !w.accepted),
+      );
+      signal(lock.pid, "SIGCONT");
     }
     await sleep(3000);
   } finally {
