@@ -4,38 +4,13 @@
  * exit code and one clear line on stderr that never shows a password.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { buildIfStale, failed, type Run, cli as run } from "../helpers/cli.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BIN = join(ROOT, "bin", "globalclock.js");
-const BUILT = join(ROOT, "dist", "cli", "main.js");
-
-/** Newest modification time of any file under `dir`. */
-function newest(dir: string): number {
-  return Math.max(
-    ...readdirSync(dir, { withFileTypes: true, recursive: true })
-      .filter((e) => e.isFile())
-      .map((e) => statSync(join(e.parentPath, e.name)).mtimeMs),
-  );
-}
-
-before(() => {
-  // `npm test` builds first; a single run of this file builds only if dist/ is missing or stale.
-  if (existsSync(BUILT) && statSync(BUILT).mtimeMs >= newest(join(ROOT, "src"))) return;
-  const build = spawnSync("npm", ["run", "build"], { cwd: ROOT, encoding: "utf8" });
-  assert.equal(build.status, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
-});
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+before(buildIfStale);
 
 let cwd: string;
 const dirs: string[] = [];
@@ -48,24 +23,8 @@ after(() => {
 });
 
 /** Runs the CLI in the test's own directory, without GLOBALCLOCK_STORE unless given. */
-function cli(args: string[], store?: string): Promise<Run> {
-  const env = { ...process.env };
-  delete env.GLOBALCLOCK_STORE;
-  if (store !== undefined) env.GLOBALCLOCK_STORE = store;
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => {
-    stdout += s;
-  });
-  child.stderr.setEncoding("utf8").on("data", (s: string) => {
-    stderr += s;
-  });
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], store?: string): Promise<Run> =>
+  run(args, store === undefined ? {} : { GLOBALCLOCK_STORE: store }, cwd);
 
 const TIME_LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (\d+)\n$/;
 
@@ -73,19 +32,6 @@ function ok(run: Run): string {
   assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
   assert.equal(run.stderr, "");
   return run.stdout;
-}
-
-/** A failure: the exit code, nothing on stdout, and one line on stderr. */
-function failed(run: Run, code: number, pattern: RegExp): string {
-  assert.equal(run.code, code, `expected exit ${code}, got ${run.code}: ${run.stderr}`);
-  assert.equal(run.stdout, "");
-  assert.match(
-    run.stderr,
-    /^globalclock: [^\n]+\n$/,
-    `not one line: ${JSON.stringify(run.stderr)}`,
-  );
-  assert.match(run.stderr, pattern);
-  return run.stderr;
 }
 
 describe("globalclock now", () => {

@@ -2,15 +2,15 @@
  * `globalclock lease …`, `max-step` and `lock`, run as a user runs them, on a SQLite file.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, beforeEach, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { after, before, beforeEach, describe, test } from "node:test";
 import Database from "better-sqlite3";
+import { buildIfStale, type Run, startCli } from "../helpers/cli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/globalclock.js", import.meta.url));
+before(buildIfStale);
+
 let cwd: string;
 const dirs: string[] = [];
 beforeEach(() => {
@@ -21,30 +21,8 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
-  const env = { ...process.env };
-  delete env.GLOBALCLOCK_STORE;
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.setEncoding("utf8").on("data", (s: string) => {
-    stdout += s;
-  });
-  child.stderr?.setEncoding("utf8").on("data", (s: string) => {
-    stderr += s;
-  });
-  const done = new Promise<Run>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, done };
-}
+/** Runs the CLI in the test's own directory, on its default store there. */
+const start = (args: string[]) => startCli(args, {}, cwd);
 const cli = (args: string[]) => start(args).done;
 
 function code(run: Run, expected: number): Run {
@@ -156,9 +134,8 @@ describe("globalclock lock", () => {
       "echo holding; sleep 2",
     ]);
     await waitFor("the first lock to hold the lease", () =>
-      existsSync(join(cwd, "globalclock.db")),
+      holder.output().stdout.includes("holding"),
     );
-    await new Promise((r) => setTimeout(r, 1000));
     const refused = code(
       await cli(["lock", "job", "--ttl", "6s", "--grace", "2s", "--", "sh", "-c", "echo ran"]),
       4,
@@ -198,11 +175,7 @@ describe("globalclock lock", () => {
       "-c",
       `trap 'touch ${marker}; exit 3' TERM; echo started; while true; do sleep 0.05; done`,
     ]);
-    let out = "";
-    run.child.stdout?.on("data", (s: string) => {
-      out += s;
-    });
-    await waitFor("the command to start", () => out.includes("started"));
+    await waitFor("the command to start", () => run.output().stdout.includes("started"));
     run.child.kill("SIGTERM");
     code(await run.done, 3);
     assert.ok(existsSync(marker));

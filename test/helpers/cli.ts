@@ -1,6 +1,6 @@
 /** The built CLI, run as a user runs it (`node bin/globalclock.js …`). */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,23 +28,35 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs the CLI; GLOBALCLOCK_STORE only if `env` gives it. */
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<Run> {
+/**
+ * Starts the CLI; GLOBALCLOCK_STORE only if `env` gives it. `output()` is what it printed
+ * so far; `done` resolves when it has exited.
+ */
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd = ROOT,
+): { child: ChildProcess; output: () => Run; done: Promise<Run> } {
   const base = { ...process.env };
   delete base.GLOBALCLOCK_STORE;
   const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...base, ...env } });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => {
-    stdout += s;
+  const run: Run = { code: null, stdout: "", stderr: "" };
+  child.stdout?.setEncoding("utf8").on("data", (s: string) => {
+    run.stdout += s;
   });
-  child.stderr.setEncoding("utf8").on("data", (s: string) => {
-    stderr += s;
+  child.stderr?.setEncoding("utf8").on("data", (s: string) => {
+    run.stderr += s;
   });
-  return new Promise((resolve, reject) => {
+  const done = new Promise<Run>((resolve, reject) => {
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.on("close", (code) => resolve({ ...run, code }));
   });
+  return { child, output: () => run, done };
+}
+
+/** Runs the CLI to its end; GLOBALCLOCK_STORE only if `env` gives it. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<Run> {
+  return startCli(args, env, cwd).done;
 }
 
 /** A failure: the exit code, nothing on stdout, and one line on stderr matching `pattern`. */
