@@ -1,22 +1,15 @@
 import { type DurationInput, formatDuration, toNanoseconds } from "../duration.js";
-import {
-  ClockRecordMissingError,
-  ClosedError,
-  ConfigError,
-  LeaseHeldError,
-  LeaseLostError,
-  type LeaseState,
-} from "../errors.js";
+import { ClockRecordMissingError, ClosedError, ConfigError, LeaseLostError } from "../errors.js";
 import type { LeaseContext, LeaseFields, LeaseRecord, LeaseStore } from "../lease-store.js";
 import { openStore } from "../open.js";
 import type { ClockStore, OpenOptions } from "../store.js";
-import { earlier, later } from "../time.js";
 import { startUpdater, type UpdaterWorker } from "../worker.js";
 import { monotonicClock, type WorkerClock } from "../worker-clock.js";
 import { WORKER_DEFAULTS } from "../worker-settings.js";
 import { Campaign, type CampaignOptions } from "./election.js";
-import { DEFAULT_MAX_STEP, isFree, type LeaseInfo, leaseInfo, MIN_DURATION_STEPS } from "./info.js";
+import { DEFAULT_MAX_STEP, type LeaseInfo, leaseInfo, MIN_DURATION_STEPS } from "./info.js";
 import { type Grant, Lease, type LeaseOwner } from "./lease.js";
+import { claimed, extended, pinned, released, unpinned } from "./records.js";
 import { checkLeaseText } from "./validate.js";
 import { waitUntilFree } from "./wait.js";
 
@@ -107,17 +100,7 @@ export class Leases {
     const grant = await this.#write(name, options.signal, async (snap) => {
       const maxStep = await this.#maxStepOf(snap, d, options.signal);
       const time = await this.#clockOf(snap, options.signal);
-      const r = snap.lease;
-      if (r && r.holder !== holder && !isFree(r, time)) throw new LeaseHeldError(state(r), time);
-      const same = r?.holder === holder;
-      const fields: LeaseFields = {
-        name,
-        holder,
-        token: !r ? 1n : same ? r.token : r.token + 1n,
-        start: same && r ? r.start : time,
-        expiry: same && r ? later(r.expiry, time + d) : time + d,
-        pins: r?.pins ?? [],
-      };
+      const fields = claimed(snap.lease, name, holder, time, d);
       return { fields, grant: { ...fields, maxStep, time, t0: snap.t0 } };
     });
     return new Lease(this.#owner, grant);
@@ -154,14 +137,8 @@ export class Leases {
     checkLeaseText("name", name);
     checkLeaseText("holder", holder);
     await this.#write(name, options.signal, async (snap) => {
-      const r = snap.lease;
-      if (r && r.holder === "" && r.token === token) return undefined; // released already
-      const time = snap.time ?? 0n;
-      this.#mustHold(name, holder, token, r);
-      const held = r as LeaseRecord;
-      const expiry = earlier(time, held.expiry);
-      const start = earlier(held.start, expiry);
-      return { fields: { ...fields(held), holder: "", start, expiry }, grant: undefined };
+      const fields = released(snap.lease, name, holder, token, snap.time ?? 0n);
+      return fields && { fields, grant: undefined };
     });
   }
 
@@ -170,13 +147,8 @@ export class Leases {
     checkLeaseText("name", name);
     checkLeaseText("entity", entity);
     await this.#write(name, options.signal, async (snap) => {
-      const r = snap.lease;
-      if (r?.pins.includes(entity)) return undefined;
-      const time = snap.time ?? 0n;
-      const base = r
-        ? fields(r)
-        : { name, holder: "", token: 0n, start: time, expiry: time, pins: [] };
-      return { fields: { ...base, pins: [...base.pins, entity] }, grant: undefined };
+      const fields = pinned(snap.lease, name, entity, snap.time ?? 0n);
+      return fields && { fields, grant: undefined };
     });
   }
 
@@ -185,12 +157,8 @@ export class Leases {
     checkLeaseText("name", name);
     checkLeaseText("entity", entity);
     await this.#write(name, options.signal, async (snap) => {
-      const r = snap.lease;
-      if (!r?.pins.includes(entity)) return undefined;
-      return {
-        fields: { ...fields(r), pins: r.pins.filter((p) => p !== entity) },
-        grant: undefined,
-      };
+      const fields = unpinned(snap.lease, entity);
+      return fields && { fields, grant: undefined };
     });
   }
 
@@ -291,10 +259,8 @@ export class Leases {
     return this.#write(name, signal, async (snap) => {
       const maxStep = await this.#maxStepOf(snap, d, signal);
       const time = await this.#clockOf(snap, signal);
-      this.#mustHold(name, holder, token, snap.lease);
-      const r = snap.lease as LeaseRecord;
-      const next = { ...fields(r), expiry: later(r.expiry, time + d) };
-      return { fields: next, grant: { ...next, maxStep, time, t0: snap.t0 } };
+      const fields = extended(snap.lease, name, holder, token, time, d);
+      return { fields, grant: { ...fields, maxStep, time, t0: snap.t0 } };
     }) as Promise<Grant>;
   }
 
@@ -353,41 +319,9 @@ export class Leases {
     return 0n;
   }
 
-  #mustHold(name: string, holder: string, token: bigint, r: LeaseRecord | undefined): void {
-    if (!r || r.holder === "") throw new LeaseLostError(name, "it was released", r && state(r));
-    if (r.holder !== holder || r.token !== token) {
-      throw new LeaseLostError(
-        name,
-        `it is held by ${JSON.stringify(r.holder)} with token ${r.token} now`,
-        state(r),
-      );
-    }
-  }
-
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError("leases");
   }
-}
-
-function fields(r: LeaseRecord): LeaseFields {
-  return {
-    name: r.name,
-    holder: r.holder,
-    token: r.token,
-    start: r.start,
-    expiry: r.expiry,
-    pins: r.pins,
-  };
-}
-
-function state(r: LeaseRecord): LeaseState {
-  return {
-    name: r.name,
-    holder: r.holder,
-    token: r.token,
-    expiry: r.expiry,
-    pinned: r.pins.length > 0,
-  };
 }
 
 /** Opens a store (for writing) and Leases on it; closing the leases closes the store. */
