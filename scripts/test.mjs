@@ -19,7 +19,8 @@ const args = process.argv.slice(2);
 const files = args.some((a) => a.endsWith(".ts")) ? [] : find("test").sort();
 const run = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", ...args, ...files],
+  // A default timeout for tests that set none: a hang fails its test, never the whole run.
+  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=600000", ...args, ...files],
   {
     stdio: "inherit",
   },

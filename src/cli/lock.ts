@@ -132,22 +132,36 @@ async function acquire(
  */
 async function runHolding(lease: Lease, command: string[], plan: Plan): Promise<number> {
   const [file, ...args] = command as [string, ...string[]];
-  const child = spawn(file, args, {
-    stdio: "inherit",
-    detached: true, // its own process group, so that the whole of it can be stopped
-    env: {
-      ...process.env,
-      GLOBALCLOCK_LEASE: lease.name,
-      GLOBALCLOCK_HOLDER: lease.holder,
-      GLOBALCLOCK_FENCING_TOKEN: lease.token.toString(),
-    },
-  });
-  const exited = new Promise<number>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
-  });
-  const forward = (signal: NodeJS.Signals) => killGroup(child, signal);
+  // The handlers come first: the command may run, and be seen running, before the line
+  // after spawn() does. A signal that comes before the command exists is passed on to it.
+  let child: ChildProcess | undefined;
+  let early: NodeJS.Signals | undefined;
+  const forward = (signal: NodeJS.Signals) => {
+    if (child) killGroup(child, signal);
+    else early = signal;
+  };
   for (const s of FORWARDED) process.on(s, forward);
+  try {
+    child = spawn(file, args, {
+      stdio: "inherit",
+      detached: true, // its own process group, so that the whole of it can be stopped
+      env: {
+        ...process.env,
+        GLOBALCLOCK_LEASE: lease.name,
+        GLOBALCLOCK_HOLDER: lease.holder,
+        GLOBALCLOCK_FENCING_TOKEN: lease.token.toString(),
+      },
+    });
+  } catch (err) {
+    for (const s of FORWARDED) process.off(s, forward);
+    throw err;
+  }
+  const running = child;
+  if (early) killGroup(running, early);
+  const exited = new Promise<number>((resolve, reject) => {
+    running.once("error", reject);
+    running.once("exit", (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+  });
   const done = new AbortController();
   let lost = false;
   const keeping = keep(
@@ -158,7 +172,7 @@ async function runHolding(lease: Lease, command: string[], plan: Plan): Promise<
       lost = true;
       plan.io.err(`globalclock: lease ${lease.name}: ${why}; stopping the command`);
     },
-    child,
+    running,
   );
   try {
     const code = await exited;

@@ -38,7 +38,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): 
   }
 }
 
-describe("globalclock lease", () => {
+describe("globalclock lease", { timeout: 120_000 }, () => {
   test("claim, get, list, extend, revoke, with exit code 4 for a lease held or lost", async () => {
     const claim = JSON.parse(
       code(await cli(["lease", "claim", "job", "--holder", "alice", "--for", "10s", "--json"]), 0)
@@ -97,7 +97,7 @@ describe("globalclock lease", () => {
   });
 });
 
-describe("globalclock lock", () => {
+describe("globalclock lock", { timeout: 120_000 }, () => {
   test("runs the command with the lease in its environment, passes its exit code on, and releases", async () => {
     const run = code(
       await cli([
