@@ -50,6 +50,15 @@ export function startCli(
   const done = new Promise<Run>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => resolve({ ...run, code }));
+    // A process it left behind (an orphaned command) may hold its output open: once it has
+    // exited, stop waiting for that after a moment, so the test ends instead of hanging.
+    child.on("exit", (code) => {
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        resolve({ ...run, code });
+      }, 2000).unref();
+    });
   });
   return { child, output: () => run, done };
 }
