@@ -138,8 +138,12 @@ export class Lease {
       : new LeaseLostError(this.name, "its deadline passed before it was extended");
   }
 
+  /**
+   * One timer at a time: an extend that moves the deadline later leaves it be, and when it
+   * fires before the (moved) deadline it waits again for the rest.
+   */
   #arm(): void {
-    this.#timer?.abort();
+    if (this.#timer) return;
     const timer = new AbortController();
     this.#timer = timer;
     const wait = this.#deadline - this.#owner.clock.now();
@@ -147,7 +151,10 @@ export class Lease {
     void this.#owner.clock
       .sleep(wait > 0n ? wait : 0n, timer.signal, { unref: true })
       .then((fired) => {
-        if (fired) this.#stop(this.#expired());
+        if (this.#timer === timer) this.#timer = undefined;
+        if (!fired) return;
+        if (this.#owner.clock.now() < this.#deadline) this.#arm();
+        else this.#stop(this.#expired());
       });
   }
 
@@ -159,7 +166,8 @@ export class Lease {
   }
 
   #stop(reason: LeaseLostError): void {
-    this.#timer?.abort();
+    // Any reason will do for the timer: without one, abort() builds a DOMException and its stack.
+    this.#timer?.abort(reason);
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 }

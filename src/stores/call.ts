@@ -83,7 +83,7 @@ export class StoreCalls {
       const finish = (): boolean => {
         if (done) return false;
         done = true;
-        if (deadline) deadline.settled = true;
+        if (deadline) this.#deadlines?.settle(deadline);
         signal?.removeEventListener("abort", onAbort);
         return true;
       };
@@ -121,18 +121,17 @@ interface Pending {
   readonly at: number;
   readonly expire: () => void;
   settled: boolean;
-  next: Pending | undefined;
 }
 
 /**
- * Deadlines of one store's calls. They all have the same length, so the order they were
- * set in is the order they fall due: a queue and one timer serve every call in flight,
- * where a timer per call would cost a timer's setup and teardown on every read.
+ * Deadlines of one store's calls. They all have the same length, so the calls in flight,
+ * kept in the order they began (a Set iterates in insertion order), fall due in that order:
+ * one timer, armed for the oldest, serves them all, and a settled call leaves the set at
+ * once, so nothing it holds outlives it.
  */
 class Deadlines {
   readonly #ms: number;
-  #head: Pending | undefined;
-  #tail: Pending | undefined;
+  readonly #inFlight = new Set<Pending>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(ms: number) {
@@ -140,39 +139,33 @@ class Deadlines {
   }
 
   track(expire: () => void): Pending {
-    const pending: Pending = {
-      at: performance.now() + this.#ms,
-      expire,
-      settled: false,
-      next: undefined,
-    };
-    if (this.#tail) this.#tail.next = pending;
-    else this.#head = pending;
-    this.#tail = pending;
-    if (!this.#timer) this.#arm();
+    const pending: Pending = { at: performance.now() + this.#ms, expire, settled: false };
+    this.#inFlight.add(pending);
+    if (!this.#timer) this.#arm(pending.at);
     return pending;
   }
 
-  #arm(): void {
-    const head = this.#head;
-    if (!head) return;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, head.at - performance.now()));
+  settle(pending: Pending): void {
+    pending.settled = true;
+    this.#inFlight.delete(pending);
+  }
+
+  #arm(at: number): void {
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - performance.now()));
     this.#timer.unref(); // a call in flight keeps the process alive by its socket, not by this
   }
 
   #fire(): void {
     this.#timer = undefined;
     const now = performance.now();
-    let head = this.#head;
-    while (head && (head.settled || head.at <= now)) {
-      if (!head.settled) {
-        head.settled = true;
-        head.expire();
+    for (const pending of this.#inFlight) {
+      if (pending.at > now) {
+        this.#arm(pending.at);
+        return;
       }
-      head = head.next;
+      this.#inFlight.delete(pending);
+      pending.settled = true;
+      pending.expire();
     }
-    this.#head = head;
-    if (!head) this.#tail = undefined;
-    this.#arm();
   }
 }
