@@ -5,6 +5,8 @@ import type { Scratch } from "./servers.js";
 
 /** The multi-process parts run on the stores a fleet of daemons can share. */
 export type SharedStore = "sqlite" | "postgres" | "etcd";
+/** The handover also runs on the MongoDB test double, as a one-member replica set. */
+export type HandoverStore = SharedStore | "mongodb";
 
 export interface Mode {
   readonly name: "full" | "quick";
@@ -16,6 +18,9 @@ export interface Mode {
   readonly contentionStores: readonly SharedStore[];
   readonly kills: number;
   readonly failoverStores: readonly SharedStore[];
+  /** Leader stops (SIGTERM) and as many kills (SIGKILL) per store. */
+  readonly handovers: number;
+  readonly handoverStores: readonly HandoverStore[];
   readonly steadyMs: number;
   readonly rateStores: readonly SharedStore[];
   readonly memoryAfterMs: number;
@@ -33,6 +38,8 @@ export const FULL: Mode = Object.freeze<Mode>({
   contentionStores: ALL,
   kills: 10,
   failoverStores: ALL,
+  handovers: 10,
+  handoverStores: [...ALL, "mongodb"],
   steadyMs: 60_000,
   rateStores: ALL,
   memoryAfterMs: 60_000,
@@ -48,6 +55,8 @@ export const QUICK: Mode = Object.freeze<Mode>({
   contentionStores: ["sqlite"],
   kills: 3,
   failoverStores: ["sqlite"],
+  handovers: 3,
+  handoverStores: [...ALL, "mongodb"],
   steadyMs: 15_000,
   rateStores: ["sqlite"],
   memoryAfterMs: 15_000,
