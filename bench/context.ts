@@ -7,6 +7,8 @@ import type { Scratch } from "./servers.js";
 export type SharedStore = "sqlite" | "postgres" | "etcd";
 /** The handover also runs on the MongoDB test double, as a one-member replica set. */
 export type HandoverStore = SharedStore | "mongodb";
+/** The idle daemon's memory is read on the MongoDB test double too (a one-member replica set). */
+export type MemoryStore = SharedStore | "mongodb";
 
 export interface Mode {
   readonly name: "full" | "quick";
@@ -24,7 +26,7 @@ export interface Mode {
   readonly steadyMs: number;
   readonly rateStores: readonly SharedStore[];
   readonly memoryAfterMs: number;
-  readonly memoryStores: readonly SharedStore[];
+  readonly memoryStores: readonly MemoryStore[];
 }
 
 const ALL: readonly SharedStore[] = ["sqlite", "postgres", "etcd"];
@@ -43,7 +45,7 @@ export const FULL: Mode = Object.freeze<Mode>({
   steadyMs: 60_000,
   rateStores: ALL,
   memoryAfterMs: 60_000,
-  memoryStores: ALL,
+  memoryStores: [...ALL, "mongodb"],
 });
 
 export const QUICK: Mode = Object.freeze<Mode>({

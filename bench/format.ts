@@ -7,6 +7,7 @@ export const TARGETS = Object.freeze({
   rateLow: 0.999,
   rateHigh: 1,
   rssMb: 60,
+  overheadMb: 15,
 });
 
 export const num = (n: number, digits = 0) =>

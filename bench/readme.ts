@@ -112,8 +112,11 @@ export function readmeSection(r: BenchResults): string {
   }
   if (r.memory.length) {
     bullets.push(
-      `**Memory** of an idle daemon (target ≤ 60 MB): ${r.memory
-        .map((m) => `${m.store} ${f(m.rssMb, 1)} MB resident after ${f(m.afterSeconds)} s`)
+      `**Memory** of an idle daemon (target ≤ ${TARGETS.rssMb} MB), and what it adds to a bare Node process that loads the same driver and opens one connection (target < ${TARGETS.overheadMb} MB): ${r.memory
+        .map(
+          (m) =>
+            `${m.store} ${f(m.rssMb, 1)} MB resident after ${f(m.afterSeconds)} s${m.overheadMb === undefined ? "" : `, ${f(m.overheadMb, 1)} MB over ${f(m.baselineRssMb, 1)} MB with ${m.driver} alone`}`,
+        )
         .join("; ")}.`,
     );
   }
