@@ -19,14 +19,16 @@ import { median } from "./measure.js";
 import { track } from "./processes.js";
 import { startMongoDouble } from "./servers.js";
 
+const MAX_STEP_MS = 300;
+const DURATION_MS = 1000;
 export const HANDOVER = Object.freeze({
   candidates: 3,
-  maxStepMs: 300,
-  durationMs: 1000,
+  maxStepMs: MAX_STEP_MS,
+  durationMs: DURATION_MS,
   /** The campaigners' renewal period: a third of the lease (Campaign's default). */
-  renewMs: 333,
+  renewMs: Math.floor(DURATION_MS / 3),
   /** Their clock workers' interval: 2/3 of maxStep (the campaigner's rule). */
-  clockIntervalMs: 200,
+  clockIntervalMs: (MAX_STEP_MS * 2) / 3,
 });
 /** The target for a SIGKILL: the lease, one maxStep, and a second for the rest. */
 export const KILL_BOUND_MS = HANDOVER.durationMs + HANDOVER.maxStepMs + 1000;
