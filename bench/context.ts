@@ -15,6 +15,11 @@ export interface Mode {
   /** Side-by-side rounds per side, and their length. */
   readonly rounds: number;
   readonly roundMs: number;
+  /**
+   * The leases part's warm-up per side: a new connection and code not yet optimised run
+   * slower for a second or so, and a lease operation takes two round trips.
+   */
+  readonly leaseWarmMs: number;
   readonly contentionMs: number;
   readonly contentionWorkers: readonly number[];
   readonly contentionStores: readonly SharedStore[];
@@ -35,6 +40,7 @@ export const FULL: Mode = Object.freeze<Mode>({
   name: "full",
   rounds: 10,
   roundMs: 300,
+  leaseWarmMs: 1500,
   contentionMs: 5000,
   contentionWorkers: [1, 2, 4, 8],
   contentionStores: ALL,
@@ -52,6 +58,7 @@ export const QUICK: Mode = Object.freeze<Mode>({
   name: "quick",
   rounds: 4,
   roundMs: 100,
+  leaseWarmMs: 500,
   contentionMs: 1500,
   contentionWorkers: [1, 2, 4, 8],
   contentionStores: ["sqlite"],

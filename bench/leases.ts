@@ -49,6 +49,7 @@ async function measure(ctx: Context, target: Target): Promise<LeaseRow> {
       rounds: ctx.mode.rounds,
       roundMs: ctx.mode.roundMs,
       timeEvery: target.inProcess ? 16 : 1,
+      warmMs: ctx.mode.leaseWarmMs,
     };
     const extendSides: Side[] = [
       { name: "raw", op: raw.extend },
