@@ -44,6 +44,8 @@ export interface CompareOptions {
    * clock reads per operation would cost as much as the operation.
    */
   timeEvery: number;
+  /** How long each side runs, uncounted, before the rounds. Default one round, at most 200 ms. */
+  warmMs?: number;
 }
 
 interface Round {
@@ -106,7 +108,7 @@ export async function compare(
   const { rounds, roundMs, timeEvery } = options;
   for (const side of sides) {
     await side.before?.();
-    await runRound(side.op, Math.min(roundMs, 200), timeEvery);
+    await runRound(side.op, options.warmMs ?? Math.min(roundMs, 200), timeEvery);
   }
   const perSide = sides.map(() => [] as Round[]);
   for (let r = 0; r < rounds; r++) {

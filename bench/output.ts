@@ -39,7 +39,9 @@ export function writeOutputs(results: BenchResults, name: string, json = true): 
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const file = process.argv[2] ?? `${DIR}bench.json`;
-  const results = JSON.parse(readFileSync(file, "utf8")) as BenchResults;
+  // Runs saved before a part existed lack its field.
+  const saved = JSON.parse(readFileSync(file, "utf8")) as Partial<BenchResults>;
+  const results = { leases: [], handover: [], ...saved } as BenchResults;
   writeOutputs(results, basename(file, ".json"), false);
   process.stdout.write(`rendered again from ${file}\n`);
 }

@@ -5,6 +5,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { GRACEFUL_TARGET_MS, HANDOVER, KILL_BOUND_MS } from "./handover.js";
+import type { Comparison } from "./measure.js";
 import { type BenchResults, machineLine, TARGETS } from "./report.js";
 import type { StoreRow } from "./stores.js";
 
@@ -14,6 +16,9 @@ const END = "<!-- bench:end -->";
 const f = (n: number, d = 0) =>
   n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 const rate = (n: number) => (n >= 1e6 ? `${f(n / 1e6, 2)} M` : f(n));
+const gc = (c: Comparison) => c.sides.find((x) => x.name === "globalclock")?.opsPerSec ?? 0;
+const ratio = (c: Comparison) => c.ratios.globalclock ?? Number.NaN;
+const show = (x: number) => `${f(x, 2)}${x < TARGETS.ratio ? " ✗" : ""}`;
 
 export function readmeSection(r: BenchResults): string {
   const out: string[] = [];
@@ -31,9 +36,6 @@ export function readmeSection(r: BenchResults): string {
   );
   const table = ["| store | `now` /s | ÷ raw | `advance` /s | ÷ raw |", "|---|--:|--:|--:|--:|"];
   for (const s of r.stores) {
-    const gc = (c: typeof s.now) => c.sides.find((x) => x.name === "globalclock")?.opsPerSec ?? 0;
-    const ratio = (c: typeof s.now) => c.ratios.globalclock ?? Number.NaN;
-    const show = (x: number) => `${f(x, 2)}${x < TARGETS.ratio ? " ✗" : ""}`;
     table.push(
       `| ${s.label} | ${rate(gc(s.now))} | ${show(ratio(s.now))} | ${rate(gc(s.advance))} | ${show(ratio(s.advance))} |`,
     );
@@ -57,7 +59,33 @@ export function readmeSection(r: BenchResults): string {
         )}.`,
     );
   }
+  if (r.leases.length) {
+    out.push(
+      "Leases, one operation in flight, through `Leases` and through the raw driver sending the same read and conditional write in the same run: `extend` is a holder renewing its lease, `claim + release` takes a released lease and gives it back (target: ≥ 0.9 × raw):",
+    );
+    const leases = [
+      "| store | `extend` /s | ÷ raw | `claim + release` /s | ÷ raw |",
+      "|---|--:|--:|--:|--:|",
+    ];
+    for (const l of r.leases) {
+      leases.push(
+        `| ${l.label} | ${rate(gc(l.extend))} | ${show(ratio(l.extend))} | ${rate(gc(l.claimRelease))} | ${show(ratio(l.claimRelease))} |`,
+      );
+    }
+    out.push(leases.join("\n"));
+  }
   const bullets: string[] = [];
+  if (r.handover.length) {
+    bullets.push(
+      `**Handover** (${HANDOVER.candidates} processes campaigning on a ${f(HANDOVER.durationMs)} ms lease, cluster maxStep ${HANDOVER.maxStepMs} ms): the leader stopped (it releases) → another leads in ${r.handover
+        .map((h) => `${h.store} ${f(h.medianGracefulMs)} ms (max ${f(h.maxGracefulMs)})`)
+        .join("; ")} (target < ${GRACEFUL_TARGET_MS} ms); the leader SIGKILLed → ${r.handover
+        .map((h) => `${h.store} ${f(h.medianKillMs)} ms (max ${f(h.maxKillMs)})`)
+        .join(
+          "; ",
+        )} (target ≤ lease + maxStep + 1 s = ${f(KILL_BOUND_MS)} ms). For comparison, computed from their defaults (not measured): client-go leader election hands over a released lease at a follower's next retry, up to 2 s (4.4 s with its jitter), and a crashed leader's after about 17 s; node-redlock v5's next retry comes within 300 ms (400 ms with its README's jitter), and a crashed holder's lock only after its TTL.`,
+    );
+  }
   if (r.failover.length) {
     bullets.push(
       `**Failover** (SIGKILL the active \`globalclock run\`, default options, target ≤ 3 s): ${r.failover
@@ -84,8 +112,11 @@ export function readmeSection(r: BenchResults): string {
   }
   if (r.memory.length) {
     bullets.push(
-      `**Memory** of an idle daemon (target ≤ 60 MB): ${r.memory
-        .map((m) => `${m.store} ${f(m.rssMb, 1)} MB resident after ${f(m.afterSeconds)} s`)
+      `**Memory** of an idle daemon (target ≤ ${TARGETS.rssMb} MB), and what it adds to a bare Node process that loads the same driver and opens one connection (target < ${TARGETS.overheadMb} MB): ${r.memory
+        .map(
+          (m) =>
+            `${m.store} ${f(m.rssMb, 1)} MB resident after ${f(m.afterSeconds)} s${m.overheadMb === undefined ? "" : `, ${f(m.overheadMb, 1)} MB over ${f(m.baselineRssMb, 1)} MB with ${m.driver} alone`}`,
+        )
         .join("; ")}.`,
     );
   }

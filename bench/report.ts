@@ -3,19 +3,23 @@
 import type { ContentionRow } from "./contention.js";
 import { STARVE_MS } from "./contention.js";
 import type { FailoverResult } from "./failover.js";
+import { comparisonHeader, comparisonLine, mark, num, pct, TARGETS } from "./format.js";
+import type { HandoverResult } from "./handover.js";
+import type { LeaseRow } from "./leases.js";
 import type { Load, Machine } from "./machine.js";
-import type { SideResult } from "./measure.js";
 import type { MemoryRow } from "./memory.js";
 import type { RateResult } from "./rate.js";
+import {
+  anchorsTable,
+  HANDOVER_SETTINGS,
+  handoverTable,
+  LEASE_METHOD,
+  leasesNotes,
+  leasesTable,
+} from "./report-leases.js";
 import type { StoreRow } from "./stores.js";
 
-export const TARGETS = Object.freeze({
-  ratio: 0.9,
-  stallMs: 3000,
-  rateLow: 0.999,
-  rateHigh: 1,
-  rssMb: 60,
-});
+export { TARGETS };
 
 export interface BenchResults {
   mode: "full" | "quick";
@@ -26,22 +30,14 @@ export interface BenchResults {
   cpuBusyBefore: number;
   load: Load[];
   stores: StoreRow[];
+  leases: LeaseRow[];
   contention: ContentionRow[];
   failover: FailoverResult[];
+  handover: HandoverResult[];
   rate: RateResult[];
   memory: MemoryRow[];
   skipped: Record<string, string>;
 }
-
-const num = (n: number, digits = 0) =>
-  Number.isFinite(n)
-    ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
-    : "—";
-const ops = (n: number) => (n >= 1e6 ? `${num(n / 1e6, 2)} M` : num(n));
-const us = (n: number) => (n < 1 ? `${num(n, 2)}` : n < 100 ? num(n, 1) : num(n));
-const pct = (n: number) => `${num(n * 100)}%`;
-const mark = (ok: boolean) => (ok ? "✓" : "✗ misses target");
-const side = (row: { sides: SideResult[] }, name: string) => row.sides.find((s) => s.name === name);
 
 export function machineLine(r: BenchResults): string {
   const m = r.machine;
@@ -64,24 +60,12 @@ export function loadLine(r: BenchResults): string {
 }
 
 export function storesTable(r: BenchResults): string {
-  const lines = [
-    "| store | op | raw ops/s | globalclock ops/s | globalclock ÷ raw (target ≥ 0.9) | raw p50 / p99 µs | globalclock p50 / p99 µs | raw awaited ops/s | globalclock ÷ raw awaited |",
-    "|---|---|--:|--:|--:|--:|--:|--:|--:|",
-  ];
+  const lines = comparisonHeader();
   for (const s of r.stores) {
-    for (const [op, cmp] of [
-      ["now", s.now],
-      ["advance", s.advance],
-    ] as const) {
-      const raw = side(cmp, "raw");
-      const gc = side(cmp, "globalclock");
-      const awaited = side(cmp, "raw, awaited");
-      const ratio = cmp.ratios.globalclock ?? Number.NaN;
-      const vsAwaited = awaited && gc ? num(gc.opsPerSec / awaited.opsPerSec, 2) : "—";
-      lines.push(
-        `| ${s.label} | ${op} | ${ops(raw?.opsPerSec ?? Number.NaN)} | ${ops(gc?.opsPerSec ?? Number.NaN)} | ${num(ratio, 2)} ${mark(ratio >= TARGETS.ratio)} | ${us(raw?.p50Us ?? Number.NaN)} / ${us(raw?.p99Us ?? Number.NaN)} | ${us(gc?.p50Us ?? Number.NaN)} / ${us(gc?.p99Us ?? Number.NaN)} | ${awaited ? ops(awaited.opsPerSec) : "—"} | ${vsAwaited} |`,
-      );
-    }
+    lines.push(
+      comparisonLine(s.label, "now", s.now),
+      comparisonLine(s.label, "advance", s.advance),
+    );
   }
   return lines.join("\n");
 }
@@ -129,12 +113,19 @@ export function rateTable(r: BenchResults): string {
 
 export function memoryTable(r: BenchResults): string {
   const lines = [
-    "| store | after | resident (kernel) | resident (daemon's metric) | target ≤ 60 MB |",
-    "|---|--:|--:|--:|---|",
+    `| store | after | resident (kernel) | resident (daemon's metric) | target ≤ ${TARGETS.rssMb} MB | bare Node with the driver and one connection | daemon's overhead (target < ${TARGETS.overheadMb} MB) |`,
+    "|---|--:|--:|--:|---|--:|--:|",
   ];
   for (const m of r.memory) {
+    // Runs saved before the baseline existed have no baseline figures.
+    const baseline =
+      m.baselineRssMb === undefined ? "—" : `${num(m.baselineRssMb, 1)} MB (${m.driver})`;
+    const overhead =
+      m.overheadMb === undefined
+        ? "—"
+        : `${num(m.overheadMb, 1)} MB ${mark(m.overheadMb < TARGETS.overheadMb)}`;
     lines.push(
-      `| ${m.store} | ${num(m.afterSeconds)} s | ${num(m.rssMb, 1)} MB | ${m.metricRssMb === undefined ? "—" : `${num(m.metricRssMb, 1)} MB`} | ${mark(m.rssMb <= TARGETS.rssMb)} |`,
+      `| ${m.store} | ${num(m.afterSeconds)} s | ${num(m.rssMb, 1)} MB | ${m.metricRssMb === undefined ? "—" : `${num(m.metricRssMb, 1)} MB`} | ${mark(m.rssMb <= TARGETS.rssMb)} | ${baseline} | ${overhead} |`,
     );
   }
   return lines.join("\n");
@@ -145,7 +136,7 @@ export const METHOD = [
   `Contention: each process runs an Updater advancing 1 ms per call in a tight loop; a process starves if it wins no swap for ${STARVE_MS} ms or more.`,
   "Failover: three `globalclock run` daemons with default options (interval 1 s, takeover after 2 s, max step 1.5 s); the active one is SIGKILLed at a random moment of its interval, and a replacement is started once another has taken over. An observer reads the clock every 5 ms; the stall is the longest time between two changes it saw around the kill.",
   "Rate: three daemons with default options; global elapsed ÷ wall elapsed between the first and last change in the steady run, each change bracketed by the observer's reads (the bounds). The updater adds only time elapsed since its last write was acknowledged, so each interval loses about one round trip: the rate is about 1 − round trip ÷ interval.",
-  "Memory: one daemon alone on its clock, serving /metrics, read after the stated time.",
+  "Memory: one daemon alone on its clock, serving /metrics, read after the stated time; beside it, started and read at the same moments, a bare `node` process that imports the same driver, opens one connection, uses it once and idles (bench/memory-baseline.mjs). The overhead is the difference: the CLI, logger, metrics, HTTP server, worker and store code.",
 ];
 
 export function markdown(r: BenchResults, chart: string | undefined): string {
@@ -164,11 +155,19 @@ export function markdown(r: BenchResults, chart: string | undefined): string {
         (s) => `- ${s.label}: raw reads with ${s.readsWith}; advances with ${s.advancesWith}.`,
       ),
     ].join("\n"),
+    "## Leases against the raw driver",
+    leasesTable(r.leases),
+    leasesNotes(r.leases),
     "## Contention",
     contentionTable(r),
     "## Failover",
     failoverTable(r),
     chart ? `![global time against wall time through failovers](${chart})` : "",
+    "## Handover of a lease",
+    handoverTable(r.handover),
+    HANDOVER_SETTINGS,
+    "What two anchors' defaults imply (computed from their defaults and retry loops, not measured):",
+    anchorsTable(),
     "## Rate",
     rateTable(r),
     "## Memory",
@@ -178,7 +177,7 @@ export function markdown(r: BenchResults, chart: string | undefined): string {
       .map(([k, v]) => `- ${k}: ${v}`)
       .join("\n") || "- nothing",
     "## Method",
-    METHOD.map((m) => `- ${m}`).join("\n"),
+    [...METHOD, ...LEASE_METHOD].map((m) => `- ${m}`).join("\n"),
     `Run time: ${num(r.seconds / 60, 1)} min.`,
   ];
   return `${parts.filter((p) => p !== "").join("\n\n")}\n`;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only stores,contention,failover,rate]`
+ * `npm run bench [-- --quick] [-- --only stores,leases,contention,failover,handover,rate]`
  *
  * Starts its own servers (PostgreSQL, etcd) with the test harness, measures, and writes
  * bench/results/<mode>.json and .md and the failover chart; a full run of every part
@@ -10,6 +10,8 @@ import { parseArgs } from "node:util";
 import { contentionSection } from "./contention.js";
 import { type Context, FULL, QUICK } from "./context.js";
 import { failoverSection } from "./failover.js";
+import { handoverSection } from "./handover.js";
+import { leasesSection } from "./leases.js";
 import { CpuMeter, describeMachine, LoadLog, sqliteVersion } from "./machine.js";
 import { startMemoryProbe } from "./memory.js";
 import { writeOutputs } from "./output.js";
@@ -19,7 +21,7 @@ import type { BenchResults } from "./report.js";
 import { etcdVersion, postgresVersion, Scratch, startEtcd, startPostgres } from "./servers.js";
 import { storesSection } from "./stores.js";
 
-const PARTS = ["stores", "contention", "failover", "rate"] as const;
+const PARTS = ["stores", "leases", "contention", "failover", "handover", "rate"] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -85,8 +87,10 @@ const results: BenchResults = {
   cpuBusyBefore,
   load: load.entries,
   stores: [],
+  leases: [],
   contention: [],
   failover: [],
+  handover: [],
   rate: [],
   memory: [],
   skipped,
@@ -96,6 +100,10 @@ try {
     log("every store against its raw driver");
     results.stores = await load.section("stores", () => storesSection(ctx, versions));
   }
+  if (runs("leases")) {
+    log("leases: every store against its raw driver");
+    results.leases = await load.section("leases", () => leasesSection(ctx, versions));
+  }
   if (runs("contention")) {
     log("contention");
     results.contention = await load.section("contention", () => contentionSection(ctx));
@@ -103,6 +111,10 @@ try {
   if (runs("failover")) {
     log("failover");
     results.failover = await load.section("failover", () => failoverSection(ctx));
+  }
+  if (runs("handover")) {
+    log("handover of a lease between campaigning processes");
+    results.handover = await load.section("handover", () => handoverSection(ctx));
   }
   if (runs("rate")) {
     log("rate, and the idle daemons' memory meanwhile");

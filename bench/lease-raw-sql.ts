@@ -1,0 +1,96 @@
+/** The leases' raw baselines on SQLite and PostgreSQL: the stores' own statement texts. */
+import Database from "better-sqlite3";
+import pg from "pg";
+import { leaseChannelName } from "../src/stores/postgres/names.js";
+import { asyncOps, int, type RawLeases, type Read, syncOps } from "./lease-raw-ops.js";
+
+/** The store's SELECT … LEFT JOIN and UPDATE … RETURNING version, prepared, on the same file. */
+export function sqliteLeases(path: string, table: string, d: bigint): RawLeases {
+  const db = new Database(path, { timeout: 0 });
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  const leases = `"${table}_leases"`;
+  const select = db
+    .prepare<[string]>(
+      `SELECT (SELECT time FROM "${table}" WHERE id = 'g') AS time,
+    (SELECT time FROM "${table}" WHERE id = 'maxStep') AS max_step,
+    l.name, l.holder, l.token, l.start, l.expiry, l.pins, l.version
+    FROM (SELECT 1) LEFT JOIN ${leases} AS l ON l.name = ?`,
+    )
+    .safeIntegers();
+  const update = db
+    .prepare(
+      `UPDATE ${leases} SET holder = ?, token = ?, start = ?, expiry = ?, pins = ?,
+      version = version + 1 WHERE name = ? AND version = ? RETURNING version`,
+    )
+    .safeIntegers()
+    .pluck();
+  const ops = syncOps(
+    {
+      read: (name) => {
+        const row = select.get(name) as Record<string, unknown>;
+        return { time: row.time as bigint, lease: row as unknown as Read["lease"] };
+      },
+      write: (name, f, version) =>
+        update.get(f.holder, f.token, f.start, f.expiry, f.pins, name, version) !== undefined,
+    },
+    d,
+  );
+  return {
+    sends:
+      "the store's prepared SELECT of the clock and maxStep (scalar subqueries) LEFT JOIN the lease, then its prepared UPDATE … WHERE name = ? AND version = ? RETURNING version (WAL, synchronous = FULL)",
+    ...ops,
+    close: async () => {
+      db.close();
+    },
+  };
+}
+
+/** A pg.Pool sending the store's statement texts as named prepared statements. */
+export function postgresLeases(url: string, table: string, d: bigint): RawLeases {
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on("error", () => {});
+  const leases = `"${table}_leases"`;
+  const read = `SELECT (SELECT time FROM "${table}" WHERE id = 'g') AS time,
+    (SELECT time FROM "${table}" WHERE id = 'maxStep') AS max_step,
+    l.name, l.holder, l.token, l.start, l.expiry, to_json(l.pins) AS pins, l.version
+    FROM (VALUES (1)) AS one LEFT JOIN ${leases} AS l ON l.name = $1`;
+  const update = `UPDATE ${leases} SET holder = $2, token = $3, start = $4, expiry = $5, pins = $6,
+      version = version + 1 WHERE name = $1 AND version = $8 RETURNING version, pg_notify($7, name)`;
+  const channel = leaseChannelName(table);
+  const ops = asyncOps(
+    {
+      read: async (name) => {
+        const res = await pool.query({ name: "bench_raw_lease_read", text: read, values: [name] });
+        const row = res.rows[0] as Record<string, unknown>;
+        return {
+          time: int(row.time),
+          lease: {
+            holder: row.holder as string,
+            token: int(row.token),
+            start: int(row.start),
+            expiry: int(row.expiry),
+            pins: row.pins,
+            version: int(row.version),
+          },
+        };
+      },
+      write: async (name, f, version) => {
+        const values = [name, f.holder, `${f.token}`, `${f.start}`, `${f.expiry}`, f.pins];
+        const res = await pool.query({
+          name: "bench_raw_lease_update",
+          text: update,
+          values: [...values, channel, `${version}`],
+        });
+        return res.rowCount === 1;
+      },
+    },
+    d,
+  );
+  return {
+    sends:
+      "the store's statements as named prepared statements on a pg.Pool: one SELECT of the clock and maxStep (scalar subqueries) LEFT JOIN the lease, then UPDATE … WHERE name = $1 AND version = $8 RETURNING version, pg_notify(…)",
+    ...ops,
+    close: () => pool.end(),
+  };
+}
