@@ -89,9 +89,13 @@ test("under a pseudo-terminal: the status line is redrawn without scrolling", {
   buildIfStale();
   const dir = mkdtempSync(join(tmpdir(), "globalclock-pty-"));
   try {
-    const command = `'${process.execPath}' '${BIN}' --store 'sqlite:${dir}/clock.db' run --interval 50ms`;
+    // `script` runs the command with `$SHELL -c`; `exec` leaves node alone in the terminal's
+    // foreground group. Without it a shell that does not exec its last command (dash) waits
+    // there too, and the Ctrl-C kills it: exit 130 while node stops cleanly.
+    const command = `exec '${process.execPath}' '${BIN}' --store 'sqlite:${dir}/clock.db' run --interval 50ms`;
     const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], {
       stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, SHELL: "/bin/sh" },
     });
     let screen = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => {
