@@ -4,7 +4,7 @@ import { catchingUp } from "../../push.js";
 import { parseStoredDecimal } from "../../record.js";
 import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { StoreCalls } from "../call.js";
-import type { PgListenClient, PgPool } from "./client.js";
+import type { PgListenClient, PgPool, PgResult } from "./client.js";
 import { explainPgError, isFatalPgError, pgCode } from "./errors.js";
 import { PostgresLeases } from "./leases.js";
 import { channelName, leaseChannelName } from "./names.js";
@@ -55,6 +55,7 @@ export class PostgresStore implements ClockStore {
   /** Lease records (./leases.ts) beside the clock. */
   readonly leases: PostgresLeases;
   readonly #relation: string;
+  readonly #readText: string;
   readonly #tables: PgTables;
   readonly #listen: () => Promise<PgListenClient>;
   readonly #calls: StoreCalls;
@@ -74,6 +75,7 @@ export class PostgresStore implements ClockStore {
     this.channel = channelName(qualified);
     this.#tables = new PgTables(options.pool, this.table, this.schema);
     this.#relation = this.#tables.clock;
+    this.#readText = `SELECT time FROM ${this.#relation} WHERE id = $1`;
     const pool = options.pool;
     this.#listen = options.listen ?? (() => pool.connect());
     this.#onClose = options.onClose;
@@ -92,16 +94,26 @@ export class PostgresStore implements ClockStore {
   }
 
   read(signal?: AbortSignal): Promise<bigint | undefined> {
-    return this.#calls.run("read", signal, () =>
-      this.#query(`SELECT time FROM ${this.#relation} WHERE id = $1`, [ID], "read").then(
-        (res) => this.#decode(res.rows[0], "read"),
-        (err: unknown) => {
-          if (pgCode(err) === UNDEFINED_TABLE) return undefined; // no table yet: no record yet
-          throw err;
-        },
-      ),
-    );
+    return this.#calls.run("read", signal, this.#readOnce);
   }
+
+  // The read is the hot path (every Reader.now): its statement, values and handlers are made
+  // once, and a stale plan's retry is folded into the one error handler.
+  readonly #readValues = [ID];
+  readonly #readDecode = (res: PgResult) => this.#decode(res.rows[0], "read");
+  readonly #readFailed = (err: unknown): Promise<bigint | undefined> | undefined => {
+    if (pgCode(err) === UNDEFINED_TABLE) return undefined; // no table yet: no record yet
+    return this.#tables
+      .unprepared(err, this.#readText, this.#readValues)
+      .then(this.#readDecode, (again: unknown) => {
+        if (pgCode(again) === UNDEFINED_TABLE) return undefined;
+        throw again;
+      });
+  };
+  readonly #readOnce = () =>
+    this.#tables
+      .prepared(this.#readText, this.#readValues, "read")
+      .then(this.#readDecode, this.#readFailed);
 
   /**
    * One statement once the table exists: insert the row at 0, or lock the existing row and

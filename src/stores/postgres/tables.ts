@@ -39,12 +39,22 @@ export class PgTables {
    */
   query(text: string, values?: unknown[], prepare?: string): Promise<PgResult> {
     if (!prepare) return this.#pool.query({ text, values, types: AS_TEXT });
+    return this.prepared(text, values, prepare).catch((err: unknown) =>
+      this.unprepared(err, text, values),
+    );
+  }
+
+  /** A named statement with no fallback: the caller passes its errors to `unprepared`. */
+  prepared(text: string, values: unknown[] | undefined, prepare: string): Promise<PgResult> {
     const name = `${this.#statementPrefix}_${prepare}`;
-    return this.#pool.query({ text, values, types: AS_TEXT, name }).catch((err: unknown) => {
-      // The table's column types changed under a prepared plan: ask again, unprepared.
-      if (pgCode(err) !== CACHED_PLAN_CHANGED) throw err;
-      return this.#pool.query({ text, values, types: AS_TEXT });
-    });
+    return this.#pool.query({ text, values, types: AS_TEXT, name });
+  }
+
+  /** After a prepared statement failed: the same, unprepared, if its plan went stale; else `err`. */
+  unprepared(err: unknown, text: string, values: unknown[] | undefined): Promise<PgResult> {
+    // The table's column types changed under a prepared plan: ask again, unprepared.
+    if (pgCode(err) !== CACHED_PLAN_CHANGED) return Promise.reject(err);
+    return this.#pool.query({ text, values, types: AS_TEXT });
   }
 
   createClock(): Promise<void> {
