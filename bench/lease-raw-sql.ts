@@ -1,30 +1,19 @@
 /** The leases' raw baselines on SQLite and PostgreSQL: the stores' own statement texts. */
 import Database from "better-sqlite3";
 import pg from "pg";
+import { leaseStatements } from "../src/stores/postgres/leases.js";
 import { leaseChannelName } from "../src/stores/postgres/names.js";
+import { leaseSql } from "../src/stores/sqlite/lease-sql.js";
 import { asyncOps, int, type RawLeases, type Read, syncOps } from "./lease-raw-ops.js";
 
-/** The store's SELECT … LEFT JOIN and UPDATE … RETURNING version, prepared, on the same file. */
+/** The store's own SELECT … LEFT JOIN and UPDATE … RETURNING version, prepared, on the same file. */
 export function sqliteLeases(path: string, table: string, d: bigint): RawLeases {
   const db = new Database(path, { timeout: 0 });
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
-  const leases = `"${table}_leases"`;
-  const select = db
-    .prepare<[string]>(
-      `SELECT (SELECT time FROM "${table}" WHERE id = 'g') AS time,
-    (SELECT time FROM "${table}" WHERE id = 'maxStep') AS max_step,
-    l.name, l.holder, l.token, l.start, l.expiry, l.pins, l.version
-    FROM (SELECT 1) LEFT JOIN ${leases} AS l ON l.name = ?`,
-    )
-    .safeIntegers();
-  const update = db
-    .prepare(
-      `UPDATE ${leases} SET holder = ?, token = ?, start = ?, expiry = ?, pins = ?,
-      version = version + 1 WHERE name = ? AND version = ? RETURNING version`,
-    )
-    .safeIntegers()
-    .pluck();
+  const sql = leaseSql(table);
+  const select = db.prepare<[string]>(sql.read).safeIntegers();
+  const update = db.prepare(sql.updateLease).safeIntegers().pluck();
   const ops = syncOps(
     {
       read: (name) => {
@@ -50,13 +39,11 @@ export function sqliteLeases(path: string, table: string, d: bigint): RawLeases 
 export function postgresLeases(url: string, table: string, d: bigint): RawLeases {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on("error", () => {});
-  const leases = `"${table}_leases"`;
-  const read = `SELECT (SELECT time FROM "${table}" WHERE id = 'g') AS time,
-    (SELECT time FROM "${table}" WHERE id = 'maxStep') AS max_step,
-    l.name, l.holder, l.token, l.start, l.expiry, to_json(l.pins) AS pins, l.version
-    FROM (VALUES (1)) AS one LEFT JOIN ${leases} AS l ON l.name = $1`;
-  const update = `UPDATE ${leases} SET holder = $2, token = $3, start = $4, expiry = $5, pins = $6,
-      version = version + 1 WHERE name = $1 AND version = $8 RETURNING version, pg_notify($7, name)`;
+  const { read, update } = leaseStatements({
+    clock: `"${table}"`,
+    settings: `"${table}_settings"`,
+    leases: `"${table}_leases"`,
+  });
   const channel = leaseChannelName(table);
   const ops = asyncOps(
     {

@@ -91,8 +91,17 @@ async function mongoLeases(
     {
       read: async (name) => {
         const pipeline = [
-          { $match: { _id: { $in: [ID, MAX_STEP_ID] } } },
+          { $match: { _id: ID } },
           { $project: { time: 1, timeType: { $type: "$time" } } },
+          {
+            $unionWith: {
+              coll: `${collection}_settings`,
+              pipeline: [
+                { $match: { _id: MAX_STEP_ID } },
+                { $project: { value: 1, valueType: { $type: "$value" } } },
+              ],
+            },
+          },
           {
             $unionWith: {
               coll: leases.collectionName,
@@ -143,7 +152,7 @@ async function mongoLeases(
   );
   return {
     sends:
-      "the official driver in a causally consistent session, as the store: the store's aggregate ($match of the clock and maxStep documents, $unionWith the lease) with majority read concern, then updateOne({ _id, version }, { $set }) with w: majority",
+      "the official driver in a causally consistent session, as the store: the store's aggregate ($match of the clock document, $unionWith the maxStep document and the lease) with majority read concern, then updateOne({ _id, version }, { $set }) with w: majority",
     ...ops,
     close: async () => {
       await session.endSession();
@@ -152,7 +161,6 @@ async function mongoLeases(
   };
 }
 
-/** The raw side for `driver`, leases of `duration` ns. */
 /** The raw side for `driver`, leases of `duration` ns. */
 export function rawLeases(driver: Driver, duration: bigint): Promise<RawLeases> | RawLeases {
   switch (driver.kind) {

@@ -38,11 +38,11 @@ export interface PostgresLeasesOptions {
  */
 export class PostgresLeases implements LeaseStore {
   readonly #o: PostgresLeasesOptions;
-  readonly #sql: ReturnType<typeof statements>;
+  readonly #sql: ReturnType<typeof leaseStatements>;
 
   constructor(options: PostgresLeasesOptions) {
     this.#o = options;
-    this.#sql = statements(options.tables);
+    this.#sql = leaseStatements(options.tables);
   }
 
   readLease(name: string, signal?: AbortSignal) {
@@ -167,7 +167,7 @@ const ALL: Present = { clock: true, settings: true, leases: true };
  * JOIN, so that a row comes back even when no lease matches. A table not `present` reads as
  * NULL; without the lease table there are no parameters either.
  */
-function readSql({ clock, settings, leases }: PgTables, kind: Read, present = ALL): string {
+function readSql({ clock, settings, leases }: Relations, kind: Read, present = ALL): string {
   const time = present.clock ? `(SELECT time FROM ${clock} WHERE id = 'g')` : "NULL";
   const maxStep = present.settings
     ? `(SELECT value FROM ${settings} WHERE name = 'maxStep')`
@@ -182,8 +182,11 @@ function readSql({ clock, settings, leases }: PgTables, kind: Read, present = AL
   return `${join} ON l.name COLLATE "C" >= $1 ${order}`;
 }
 
-/** The statements' text, made once per store. */
-function statements(tables: PgTables) {
+/** The three tables' relation names, as PgTables holds them. */
+type Relations = Pick<PgTables, "clock" | "settings" | "leases">;
+
+/** The statements' text, made once per store (and by the benchmark's raw baseline). */
+export function leaseStatements(tables: Relations) {
   const { settings, leases } = tables;
   return {
     read: readSql(tables, "read"),
