@@ -98,22 +98,32 @@ describe("globalclock lease", { timeout: 120_000 }, () => {
 });
 
 describe("globalclock lock", { timeout: 120_000 }, () => {
+  /** `lock <name> --ttl 6s --grace <grace> [flags…] -- sh -c <script>` */
+  const lock = (name: string, script: string, { grace = "2s", flags = [] as string[] } = {}) => [
+    "lock",
+    name,
+    "--ttl",
+    "6s",
+    "--grace",
+    grace,
+    ...flags,
+    "--",
+    "sh",
+    "-c",
+    script,
+  ];
+
   test("runs the command with the lease in its environment, passes its exit code on, and releases", async () => {
     const run = code(
-      await cli([
-        "lock",
-        "job",
-        "--ttl",
-        "6s",
-        "--grace",
-        "2s",
-        "--holder",
-        "me",
-        "--",
-        "sh",
-        "-c",
-        'echo "$GLOBALCLOCK_LEASE $GLOBALCLOCK_HOLDER $GLOBALCLOCK_FENCING_TOKEN"; exit 7',
-      ]),
+      await cli(
+        lock(
+          "job",
+          'echo "$GLOBALCLOCK_LEASE $GLOBALCLOCK_HOLDER $GLOBALCLOCK_FENCING_TOKEN"; exit 7',
+          {
+            flags: ["--holder", "me"],
+          },
+        ),
+      ),
       7,
     );
     assert.equal(run.stdout, "job me 1\n");
@@ -121,40 +131,14 @@ describe("globalclock lock", { timeout: 120_000 }, () => {
   });
 
   test("a held lease: exit 4 at once, or with --wait, run once it is free with the next token", async () => {
-    const holder = start([
-      "lock",
-      "job",
-      "--ttl",
-      "6s",
-      "--grace",
-      "2s",
-      "--",
-      "sh",
-      "-c",
-      "echo holding; sleep 2",
-    ]);
+    const holder = start(lock("job", "echo holding; sleep 2"));
     await waitFor("the first lock to hold the lease", () =>
       holder.output().stdout.includes("holding"),
     );
-    const refused = code(
-      await cli(["lock", "job", "--ttl", "6s", "--grace", "2s", "--", "sh", "-c", "echo ran"]),
-      4,
-    );
+    const refused = code(await cli(lock("job", "echo ran")), 4);
     assert.equal(refused.stdout, "", "the command did not run");
     const waited = code(
-      await cli([
-        "lock",
-        "job",
-        "--ttl",
-        "6s",
-        "--grace",
-        "2s",
-        "--wait",
-        "--",
-        "sh",
-        "-c",
-        "echo $GLOBALCLOCK_FENCING_TOKEN",
-      ]),
+      await cli(lock("job", "echo $GLOBALCLOCK_FENCING_TOKEN", { flags: ["--wait"] })),
       0,
     );
     assert.equal(waited.stdout, "2\n");
@@ -163,18 +147,12 @@ describe("globalclock lock", { timeout: 120_000 }, () => {
 
   test("SIGTERM to lock reaches the command; a command killed by a signal exits 128 + its number", async () => {
     const marker = join(cwd, "got-term");
-    const run = start([
-      "lock",
-      "job",
-      "--ttl",
-      "6s",
-      "--grace",
-      "2s",
-      "--",
-      "sh",
-      "-c",
-      `trap 'touch ${marker}; exit 3' TERM; echo started; while true; do sleep 0.05; done`,
-    ]);
+    const run = start(
+      lock(
+        "job",
+        `trap 'touch ${marker}; exit 3' TERM; echo started; while true; do sleep 0.05; done`,
+      ),
+    );
     await waitFor("the command to start", () => run.output().stdout.includes("started"));
     run.child.kill("SIGTERM");
     code(await run.done, 3);
@@ -185,19 +163,9 @@ describe("globalclock lock", { timeout: 120_000 }, () => {
   test("a lease that cannot be kept: SIGTERM to the command before the deadline, SIGKILL after --grace, exit 4", async () => {
     code(await cli(["advance", "0s"]), 0);
     const log = join(cwd, "log");
-    const run = start([
-      "lock",
-      "job",
-      "--ttl",
-      "6s",
-      "--grace",
-      "1s",
-      "--",
-      "sh",
-      "-c",
-      // Ignores SIGTERM: only SIGKILL stops it.
-      `trap 'echo term >> ${log}' TERM; echo started >> ${log}; while true; do sleep 0.05; done`,
-    ]);
+    // The command ignores SIGTERM: only SIGKILL stops it.
+    const ignoresTerm = `trap 'echo term >> ${log}' TERM; echo started >> ${log}; while true; do sleep 0.05; done`;
+    const run = start(lock("job", ignoresTerm, { grace: "1s" }));
     await waitFor("the command to start", () => existsSync(log));
     // Another process takes the database's write lock and keeps it: renewals fail.
     const db = new Database(join(cwd, "globalclock.db"), { timeout: 5000 });
