@@ -44,10 +44,11 @@ export function deadlineOf(grant: Grant): bigint {
  */
 export class Lease {
   readonly #owner: LeaseOwner;
+  /** Aborted when the lease stops; it also cancels the deadline timer. */
   readonly #controller = new AbortController();
   #grant: Grant;
   #deadline: bigint;
-  #timer: AbortController | undefined;
+  #armed = false;
 
   constructor(owner: LeaseOwner, grant: Grant) {
     this.#owner = owner;
@@ -139,24 +140,26 @@ export class Lease {
   }
 
   /**
-   * One timer at a time: an extend that moves the deadline later leaves it be, and when it
-   * fires before the (moved) deadline it waits again for the rest.
+   * One timer at a time, cancelled by the lease's own signal: an extend that moves the
+   * deadline later leaves it be, and when it fires before the (moved) deadline it waits
+   * again for the rest.
    */
   #arm(): void {
-    if (this.#timer) return;
-    const timer = new AbortController();
-    this.#timer = timer;
+    if (this.#armed) return;
+    this.#armed = true;
     const wait = this.#deadline - this.#owner.clock.now();
     // Unref'd: a lease left unreleased must not keep its process alive until the deadline.
     void this.#owner.clock
-      .sleep(wait > 0n ? wait : 0n, timer.signal, { unref: true })
-      .then((fired) => {
-        if (this.#timer === timer) this.#timer = undefined;
-        if (!fired) return;
-        if (this.#owner.clock.now() < this.#deadline) this.#arm();
-        else this.#stop(this.#expired());
-      });
+      .sleep(wait > 0n ? wait : 0n, this.#controller.signal, { unref: true })
+      .then(this.#fired);
   }
+
+  readonly #fired = (fired: boolean): void => {
+    this.#armed = false;
+    if (!fired) return; // the lease stopped
+    if (this.#owner.clock.now() < this.#deadline) this.#arm();
+    else this.#stop(this.#expired());
+  };
 
   #expired(): LeaseLostError {
     return new LeaseLostError(
@@ -166,8 +169,6 @@ export class Lease {
   }
 
   #stop(reason: LeaseLostError): void {
-    // Any reason will do for the timer: without one, abort() builds a DOMException and its stack.
-    this.#timer?.abort(reason);
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 }
