@@ -1,0 +1,80 @@
+// A held Lease on a fake monotonic clock: its deadline, its signal, extend and release.
+// Global time stands still (no worker), so the deadline is t0 + (expiry − time) − maxStep
+// less the drift allowance, and every extend recomputes it from a later t0.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { LeaseLostError, Leases, MemoryStore } from "../../src/index.js";
+import { FakeClock } from "../helpers/fake-clock.js";
+
+const S = 1_000_000_000n;
+let n = 0;
+
+function setup() {
+  const clock = new FakeClock();
+  const store = new MemoryStore(`lease-${process.pid}-${n++}`);
+  const leases = new Leases(store, { clock, maxStep: "1s" });
+  return { clock, store, leases };
+}
+
+/** 9 s of global time less maxStep (1 s) and the drift allowance (9 s ÷ 1000). */
+const LEFT = 9n * S - S - (9n * S) / 1000n;
+
+test("the signal fires at the deadline, not before; then the lease is gone", async () => {
+  const { clock, store, leases } = setup();
+  const lease = await leases.claim("job", "a", "9s");
+  assert.equal(lease.deadline, LEFT);
+  assert.equal(lease.remaining(), LEFT);
+  await clock.advance(LEFT - 1n);
+  assert.ok(lease.held);
+  assert.ok(!lease.signal.aborted);
+  await clock.advance(1n);
+  assert.ok(!lease.held);
+  assert.ok(lease.signal.aborted);
+  assert.ok(lease.signal.reason instanceof LeaseLostError);
+  assert.match(String(lease.signal.reason.message), /deadline passed before it was extended/);
+  await assert.rejects(lease.extend("9s"), LeaseLostError);
+  assert.equal(clock.pending, 0, "no timer left behind");
+  await leases.close();
+  await store.close();
+});
+
+test("an extend moves the deadline: the timer that fires at the old one waits again", async () => {
+  const { clock, store, leases } = setup();
+  const lease = await leases.claim("job", "a", "9s");
+  await clock.advance(2n * S);
+  await lease.extend("9s");
+  assert.equal(lease.deadline, 2n * S + LEFT);
+  assert.equal(clock.pending, 1, "one timer per lease");
+  await clock.advance(LEFT - 2n * S); // the first deadline
+  assert.ok(lease.held);
+  assert.ok(!lease.signal.aborted, "not at the deadline an extend moved");
+  assert.equal(clock.pending, 1, "armed again for the rest");
+  await clock.advance(2n * S);
+  assert.ok(lease.signal.aborted);
+  assert.equal(clock.pending, 0);
+  await leases.close();
+  await store.close();
+});
+
+test("release: the signal fires at once with the reason, the timer is gone, the token is kept", async () => {
+  const { clock, store, leases } = setup();
+  const lease = await leases.claim("job", "a", "9s");
+  let reason: unknown;
+  lease.signal.addEventListener("abort", () => {
+    reason = lease.signal.reason;
+  });
+  await lease.release();
+  assert.ok(reason instanceof LeaseLostError);
+  assert.match(reason.message, /released by its holder/);
+  assert.ok(!lease.held);
+  assert.equal(clock.pending, 0, "the deadline timer was cancelled");
+  await assert.rejects(lease.extend("9s"), /released by its holder/);
+  const info = await leases.get("job");
+  assert.equal(info?.holder, "");
+  assert.equal(info?.token, 1n);
+  const next = await leases.claim("job", "b", "9s");
+  assert.equal(next.token, 2n);
+  await next.release();
+  await leases.close();
+  await store.close();
+});
