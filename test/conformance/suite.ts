@@ -14,7 +14,9 @@ import {
   Updater,
 } from "../../src/index.js";
 import type { ClockStore } from "../../src/store.js";
+import { startUpdater } from "../../src/worker.js";
 import { pushedUntil } from "../helpers/assertions.js";
+import { eventually } from "../helpers/daemon.js";
 import { tcpProxy } from "../helpers/server-process.js";
 
 export interface StoreHarness {
@@ -250,6 +252,39 @@ export function conformance(name: string, start: () => Promise<StoreHarness>): v
       await new Promise((r) => setTimeout(r, 100));
       await c.close();
       await drained; // a watch that outlives its store hangs here until the timeout
+    });
+
+    test("a worker takes a stored time set back as the truth, and never re-creates a deleted record", {
+      timeout: 60_000,
+    }, async () => {
+      const store = await h.open();
+      const worker = startUpdater(store, { interval: "20ms" });
+      const time = async () => (await b.read()) ?? 0n;
+      try {
+        await eventually(async () => (await time()) > 300_000_000n, "the clock past 0.3 s");
+        // A restore: another connection sets the stored time back by 0.2 s.
+        let restored: bigint;
+        for (;;) {
+          const now = await time();
+          restored = now - 200_000_000n;
+          if (await b.compareAndSwap(now, restored)) break;
+        }
+        await eventually(
+          async () => (await time()) > restored + 100_000_000n,
+          "the clock moving on from the restored time",
+        );
+        assert.ok(worker.snapshot().regressions >= 1, "the regression is counted");
+        assert.equal(worker.snapshot().lastRegression?.to, restored);
+        // A deletion: reported, and the record stays gone.
+        await h.reset();
+        await eventually(() => worker.snapshot().recordMissing >= 1, "the record reported missing");
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(await b.read(), undefined, "never re-created");
+        assert.equal(worker.snapshot().role, "error");
+      } finally {
+        await worker.stop();
+        await store.close();
+      }
     });
 
     test("close is idempotent and later calls fail with ClosedError", async () => {
