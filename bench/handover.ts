@@ -11,8 +11,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { openStore } from "../src/index.js";
-import { Leases } from "../src/leases/leases.js";
+import { openLeases } from "../src/leases/leases.js";
 import { later } from "../src/time.js";
 import { type Context, type HandoverStore, sharedUrl } from "./context.js";
 import { median } from "./measure.js";
@@ -145,7 +144,7 @@ function nextLeader(candidates: readonly Candidate[], old: Candidate, after: big
 }
 
 async function runStore(ctx: Context, label: string, url: string, wakes: string) {
-  const setup = new Leases(await openStore(url), { maxStep: `${HANDOVER.maxStepMs}ms` });
+  const setup = await openLeases(url, { maxStep: `${HANDOVER.maxStepMs}ms` }); // closes its store
   const maxStep = await setup.maxStep();
   await setup.close();
   if (maxStep !== BigInt(HANDOVER.maxStepMs) * 1_000_000n)

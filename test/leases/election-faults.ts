@@ -10,8 +10,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { Leases } from "../../src/leases/leases.js";
-import { openStore } from "../../src/open.js";
+import { openLeases } from "../../src/leases/leases.js";
 import { GuardedResource, overlaps, type Span } from "../helpers/guarded.js";
 
 const CAMPAIGNER = fileURLToPath(new URL("../fixtures/campaigner.ts", import.meta.url));
@@ -72,7 +71,7 @@ export async function electionUnderFaults(
 ): Promise<void> {
   // A short cluster maxStep, so that 3 s leases are allowed; the campaigners' own
   // updater workers step every 200 ms.
-  const setup = new Leases(await openStore(url), { maxStep: "300ms" });
+  const setup = await openLeases(url, { maxStep: "300ms" }); // closes its store
   assert.equal(await setup.maxStep(), 300_000_000n);
   await setup.close();
   const resource = await GuardedResource.start();

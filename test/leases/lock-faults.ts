@@ -12,8 +12,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Leases } from "../../src/leases/leases.js";
-import { openStore } from "../../src/open.js";
+import { openLeases } from "../../src/leases/leases.js";
 import { BIN, Daemon } from "../helpers/daemon.js";
 import { GuardedResource, overlaps, type Span } from "../helpers/guarded.js";
 
@@ -53,7 +52,7 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
   const resource = await GuardedResource.start();
   // A cluster with a short maxStep, so that short leases are allowed: its updaters step
   // every 200 ms (the locks' own stand-by workers follow the cluster's maxStep).
-  const leases = new Leases(await openStore(url), { maxStep: "300ms" });
+  const leases = await openLeases(url, { maxStep: "300ms" }); // closes its store
   const maxStep = await leases.maxStep();
   assert.equal(maxStep, 300_000_000n);
   const locks = new Map<string, ChildProcess>(); // by holder name
@@ -120,12 +119,14 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
 
   const commandOf = (holder: string) =>
     resource.writes.findLast((w) => w.holder === holder && w.accepted)?.pid;
-  const until = async (what: string, done: () => boolean) => {
-    const deadline = Date.now() + 30_000;
+  /** Whether `done` came true within `ms`. */
+  const within = async (ms: number, done: () => boolean) => {
+    const deadline = Date.now() + ms;
     while (!done()) {
-      assert.ok(Date.now() < deadline, `gave up waiting for ${what}`);
+      if (Date.now() >= deadline) return false;
       await sleep(20);
     }
+    return true;
   };
   /** The holder that wrote a moment ago, with its lock and command. */
   const currentHolder = async () => {
@@ -184,30 +185,54 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
     }
     // Last, for certain: a holder paused until a successor has written, then its command
     // resumed before its lock: its late writes carry an old token, which the resource must
-    // refuse.
-    await sleep(2000);
-    const victim = await currentHolder();
-    if (victim) {
+    // refuse. A command whose run ended just as it was paused writes nothing more, and a
+    // holder paused in the middle of a SQLite write stops everyone: then another is tried.
+    let fenced = false;
+    for (let attempt = 0; attempt < 3 && !fenced; attempt++) {
+      await sleep(2000);
+      const victim = await currentHolder();
+      if (!victim) continue;
       const { holder, lock, command } = victim;
       log(`fence check (holder ${holder}, command ${command})`);
       excluded.add(command);
       const token = resource.writes.findLast((w) => w.pid === command)?.token ?? 0n;
       signal(lock.pid, "SIGSTOP");
       signal(-command, "SIGSTOP");
-      await until("a successor's write", () =>
-        resource.writes.some((w) => w.accepted && w.token > token),
-      );
-      signal(-command, "SIGCONT");
-      await until("the resumed command's write", () =>
-        resource.writes.some((w) => w.pid === command && !w.accepted),
-      );
-      signal(lock.pid, "SIGCONT");
+      try {
+        const succeeded = await within(15_000, () =>
+          resource.writes.some((w) => w.accepted && w.token > token),
+        );
+        if (!succeeded) {
+          // On SQLite a process stopped in the middle of a write keeps the file's write
+          // lock: nobody can take the lease until it runs again.
+          log(`no successor wrote while ${holder} was paused (did it hold the write lock?)`);
+          continue;
+        }
+        signal(-command, "SIGCONT");
+        fenced = await within(5_000, () =>
+          resource.writes.some((w) => w.pid === command && !w.accepted),
+        );
+        if (!fenced) log(`${holder}'s command wrote nothing once resumed (its run had ended)`);
+      } finally {
+        signal(-command, "SIGCONT");
+        signal(lock.pid, "SIGCONT");
+      }
     }
+    assert.ok(fenced, "no paused holder's late write reached the resource in three tries");
     await sleep(3000);
   } finally {
     stop.abort();
-    for (const child of locks.values()) signal(child.pid, "SIGTERM");
-    await Promise.all(loops);
+    // Resumed first: a stopped process does not act on SIGTERM.
+    for (const child of locks.values()) {
+      signal(child.pid, "SIGCONT");
+      signal(child.pid, "SIGTERM");
+    }
+    const ended = Promise.all(loops);
+    if (!(await Promise.race([ended.then(() => true), sleep(15_000).then(() => false)]))) {
+      log("a lock outlived SIGTERM by 15 s: SIGKILL");
+      for (const child of locks.values()) signal(child.pid, "SIGKILL");
+    }
+    await ended;
     for (const w of resource.writes) signal(-w.pid, "SIGKILL");
     signal(clock.pid, "SIGKILL");
     await watching;
