@@ -1,12 +1,7 @@
-import type { LeaseContext, LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
-import {
-  CLOCK_TIME,
-  checkLease,
-  MAX_STEP,
-  parseStoredDecimal,
-  type StoredInteger,
-} from "../../record.js";
+import type { LeaseFields, LeaseStore } from "../../lease-store.js";
+import { MAX_STEP, parseStoredDecimal } from "../../record.js";
 import type { StoreCalls } from "../call.js";
+import { leaseRows, type Row, type RowDecoding } from "../lease-rows.js";
 import { prefixEnd } from "../prefix.js";
 import type { PgResult } from "./client.js";
 import { pgCode } from "./errors.js";
@@ -15,8 +10,6 @@ import { type ListenOptions, listen } from "./watch.js";
 
 const KIND = "postgres";
 const COLUMNS = "l.name, l.holder, l.token, l.start, l.expiry, to_json(l.pins) AS pins, l.version";
-
-type Row = Record<string, unknown>;
 
 export interface PostgresLeasesOptions {
   tables: PgTables;
@@ -47,8 +40,9 @@ export class PostgresLeases implements LeaseStore {
 
   readLease(name: string, signal?: AbortSignal) {
     return this.#o.calls.run("readLease", signal, async () => {
-      const [row] = await this.#rows("read", [name], "readLease");
-      return { ...context(row, "readLease"), lease: row && lease(row, "readLease") };
+      const rows = await this.#rows("read", [name], "readLease");
+      const { leases, ...context } = leaseRows(rows, "readLease", DECODING);
+      return { ...context, lease: leases[0] };
     });
   }
 
@@ -60,12 +54,7 @@ export class PostgresLeases implements LeaseStore {
         end === undefined
           ? await this.#rows("listAll", [prefix])
           : await this.#rows("list", [prefix, end]);
-      const leases: LeaseRecord[] = [];
-      for (const row of rows) {
-        const record = lease(row, "listLeases");
-        if (record) leases.push(record);
-      }
-      return { ...context(rows[0], "listLeases"), leases };
+      return leaseRows(rows, "listLeases", DECODING);
     });
   }
 
@@ -214,37 +203,16 @@ function missingTable(query: Promise<PgResult>): Promise<PgResult | undefined> {
   });
 }
 
-/** The clock and maxStep of a read's first row; nothing when there was no row. */
-function context(row: Row | undefined, operation: string): LeaseContext {
-  return {
-    time: stored(row?.time, operation, CLOCK_TIME),
-    maxStep: stored(row?.max_step, operation, MAX_STEP),
-  };
-}
-
-function stored(value: unknown, operation: string, what: StoredInteger): bigint | undefined {
-  return value === null || value === undefined
-    ? undefined
-    : parseStoredDecimal(String(value), KIND, operation, what);
-}
-
-/** The lease of a row of the LEFT JOIN: none where no lease row matched, or no lease table. */
-function lease(row: Row, operation: string): LeaseRecord | undefined {
-  if (row.name === null || row.name === undefined) return undefined;
-  return checkLease(
-    {
-      name: row.name,
-      holder: row.holder,
-      token: integer(row.token),
-      start: integer(row.start),
-      expiry: integer(row.expiry),
-      pins: typeof row.pins === "string" ? JSON.parse(row.pins) : row.pins,
-      version: integer(row.version),
-    },
-    KIND,
-    operation,
-  );
-}
+/** How pg hands back the values: int64s and the clock as text, pins as parsed JSON. */
+const DECODING: RowDecoding = {
+  kind: KIND,
+  stored: (value, operation, what) =>
+    value === null || value === undefined
+      ? undefined
+      : parseStoredDecimal(String(value), KIND, operation, what),
+  integer,
+  pins: (value) => (typeof value === "string" ? JSON.parse(value) : value),
+};
 
 /** An int64 as the server's text, parsed exactly; anything else is left for checkLease to refuse. */
 function integer(value: unknown): unknown {

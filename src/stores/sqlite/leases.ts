@@ -1,9 +1,10 @@
 import type Database from "better-sqlite3";
 import { describe, StoreError } from "../../errors.js";
-import type { LeaseContext, LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
+import type { LeaseFields, LeaseStore } from "../../lease-store.js";
 import { readOnWake } from "../../push.js";
-import { CLOCK_TIME, checkLease, checkStoredTime, MAX_STEP, wrongType } from "../../record.js";
+import { CLOCK_TIME, checkStoredTime, MAX_STEP, wrongType } from "../../record.js";
 import type { StoreCalls } from "../call.js";
+import { leaseRows, type Row, type RowDecoding } from "../lease-rows.js";
 import { prefixEnd } from "../prefix.js";
 import type { BusyRetry } from "./busy.js";
 import { leaseSql, type Read, readSql } from "./lease-sql.js";
@@ -11,8 +12,6 @@ import { COMMIT_RETRY_MS } from "./watch.js";
 
 const KIND = "sqlite";
 const NO_TABLE = /no such table/i;
-
-type Row = Record<string, unknown>;
 type Statement = Database.Statement<unknown[], unknown>;
 
 export interface SqliteLeasesOptions {
@@ -66,8 +65,8 @@ export class SqliteLeases implements LeaseStore {
 
   readLease(name: string, signal?: AbortSignal) {
     return this.#read("readLease", signal, () => {
-      const [row] = this.#rows("read", [name]);
-      return { ...context(row, "readLease"), lease: row && lease(row, "readLease") };
+      const { leases, ...context } = leaseRows(this.#rows("read", [name]), "readLease", DECODING);
+      return { ...context, lease: leases[0] };
     });
   }
 
@@ -77,12 +76,7 @@ export class SqliteLeases implements LeaseStore {
       const end = prefixEnd(prefix);
       const rows =
         end === undefined ? this.#rows("listAll", [prefix]) : this.#rows("list", [prefix, end]);
-      const leases: LeaseRecord[] = [];
-      for (const row of rows) {
-        const record = lease(row, "listLeases");
-        if (record) leases.push(record);
-      }
-      return { ...context(rows[0], "listLeases"), leases };
+      return leaseRows(rows, "listLeases", DECODING);
     });
   }
 
@@ -237,31 +231,13 @@ export class SqliteLeases implements LeaseStore {
   }
 }
 
-/** The clock and maxStep of a read's first row; nothing when there was no row. */
-function context(row: Row | undefined, operation: string): LeaseContext {
-  return {
-    time: decodeTime(row?.time, operation),
-    maxStep: decodeTime(row?.max_step, operation, MAX_STEP),
-  };
-}
-
-/** The lease of a row of the LEFT JOIN: none where no lease row matched, or no lease table. */
-function lease(row: Row, operation: string): LeaseRecord | undefined {
-  if (row.name === null || row.name === undefined) return undefined;
-  return checkLease(
-    {
-      name: row.name,
-      holder: row.holder,
-      token: row.token,
-      start: row.start,
-      expiry: row.expiry,
-      pins: parsePins(row.pins),
-      version: row.version,
-    },
-    KIND,
-    operation,
-  );
-}
+/** How better-sqlite3 hands back the values (safeIntegers): bigints, pins as JSON text. */
+const DECODING: RowDecoding = {
+  kind: KIND,
+  stored: decodeTime,
+  integer: (value) => value,
+  pins: parsePins,
+};
 
 /** Pins as stored, a JSON array; anything else is passed on as it is, for checkLease to refuse. */
 function parsePins(value: unknown): unknown {
