@@ -55,6 +55,25 @@ export class ClosedError extends GlobalClockError {
   }
 }
 
+/**
+ * An advance refused because the cluster's maxStep changed (or was deleted and made again)
+ * since the updater read it: nothing was written. The updater has read the clock and the
+ * new maxStep again; the next advance may be built on them.
+ */
+export class MaxStepChangedError extends OutOfSyncUpdateError {
+  override name = "MaxStepChangedError";
+  /** The maxStep the refused advance was made under. */
+  readonly previous: bigint;
+  /** The maxStep stored now, which the updater holds. */
+  readonly current: bigint;
+  constructor(time: bigint, previous: bigint, current: bigint) {
+    super(time, time);
+    this.message = `the cluster's maxStep changed from ${previous} ns to ${current} ns (or was made again) before this advance, so nothing was written; the updater now holds the new maxStep and may retry`;
+    this.previous = previous;
+    this.current = current;
+  }
+}
+
 /** Bad configuration or input; `field` names what is missing or wrong. */
 export class ConfigError extends GlobalClockError {
   override name = "ConfigError";
@@ -130,7 +149,7 @@ export class ClockRecordMissingError extends StoreError {
     super(
       store,
       operation,
-      `the clock record is gone${lastSeen === undefined ? "" : ` (the last time seen was ${lastSeen} ns)`}; it is not re-created at the epoch, which would restart global time from 1970: restore the record, or start a new clock on purpose from a process that never saw the old one`,
+      `the clock record is gone${lastSeen === undefined ? "" : ` (the last time seen was ${lastSeen} ns)`}; it is not re-created at the epoch, which would restart global time from 1970 and, once the record came back, end leases early: restore the record from a backup, or, to start a new clock on purpose, empty the store (the clock, its settings and its leases) after stopping every holder`,
       { retryable: false },
     );
     this.lastSeen = lastSeen;

@@ -12,6 +12,7 @@ export {
   LeaseHeldError,
   LeaseLostError,
   type LeaseState,
+  MaxStepChangedError,
   OutOfSyncUpdateError,
   StoreError,
   type StoreErrorOptions,

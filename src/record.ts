@@ -1,5 +1,5 @@
-import { CorruptRecordError, quote } from "./errors.js";
-import type { LeaseRecord } from "./lease-store.js";
+import { CorruptRecordError, quote, StoreError } from "./errors.js";
+import type { LeaseFields, LeaseRecord } from "./lease-store.js";
 import { INT64_MAX } from "./time.js";
 
 /** Which stored integer a message is about: the clock's time, or the cluster's maxStep. */
@@ -107,4 +107,18 @@ export function checkLease(raw: RawLease, kind: string, operation: string): Leas
   if (record.start > record.expiry)
     throw corrupt(`start ${record.start} is after expiry ${record.expiry}`);
   return Object.freeze(record);
+}
+
+/**
+ * Refuses to write a lease whose integers are not non-negative int64s (Leases never makes
+ * one; a caller of the seam might): a StoreError that no retry mends, and nothing written.
+ */
+export function checkWrite(lease: LeaseFields, kind: string, operation: string): void {
+  for (const field of ["token", "start", "expiry"] as const) {
+    const v = lease[field];
+    if (v < 0n || v > INT64_MAX)
+      throw new StoreError(kind, operation, `${field} ${v} is not a non-negative int64`, {
+        retryable: false,
+      });
+  }
 }

@@ -67,6 +67,14 @@ export const WORKER_DEFAULTS: WorkerDefaults = Object.freeze({
 });
 
 /**
+ * The cluster's maxStep when none is stored yet: the workers' default step, 1.5 × 1 s. The
+ * first worker, updater or lease holder on a store stores it.
+ */
+export const DEFAULT_MAX_STEP =
+  (WORKER_DEFAULTS.interval * WORKER_DEFAULTS.maxStep.numerator) /
+  WORKER_DEFAULTS.maxStep.denominator;
+
+/**
  * The shortest interval a worker accepts: each step is a durable write to the store (an
  * fsync, a Raft commit, a majority write), and a worker writing faster than this only
  * loads the store without making the clock any finer.
@@ -156,6 +164,33 @@ export function validatedSettings(
     );
   }
   return VALIDATED.has(settings) ? settings : workerSettings(settings);
+}
+
+/** The durations a worker runs by: its settings, or those scaled to a smaller cluster maxStep. */
+export interface WorkerTiming {
+  readonly interval: bigint;
+  readonly takeoverAfter: bigint;
+  readonly pollInterval: bigint;
+  readonly maxStep: bigint;
+}
+
+/**
+ * The settings' timing where the cluster's maxStep is at least the worker's own; else every
+ * duration scaled by cluster ÷ own, so that steps fit the cluster's maxStep at the same pace
+ * (the interval no shorter than MIN_INTERVAL, and the takeover still longer than it).
+ */
+export function scaledTiming(s: WorkerSettings, cluster: bigint | undefined): WorkerTiming {
+  if (cluster === undefined || cluster >= s.maxStep) return s;
+  const scale = (ns: bigint) => (ns * cluster) / s.maxStep;
+  const interval = scale(s.interval) > MIN_INTERVAL ? scale(s.interval) : MIN_INTERVAL;
+  const takeoverAfter = scale(s.takeoverAfter);
+  const pollInterval = scale(s.pollInterval);
+  return Object.freeze({
+    interval,
+    takeoverAfter: takeoverAfter > interval ? takeoverAfter : interval * 2n,
+    pollInterval: pollInterval > 0n ? pollInterval : interval,
+    maxStep: cluster,
+  });
 }
 
 /** One line for logs: the settings and the bounds they imply. */

@@ -24,6 +24,13 @@ export interface WorkerStatus {
   readonly lastRegression: { readonly from: bigint; readonly to: bigint } | undefined;
   /** Times the clock record was found gone (deleted); the worker never re-creates it. */
   readonly recordMissing: number;
+  /**
+   * The cluster's maxStep as this worker last read it (undefined on a store that keeps no
+   * leases); the worker steps within it, and within its own.
+   */
+  readonly clusterMaxStep: bigint | undefined;
+  /** Advances refused because the cluster's maxStep had changed (the worker read it again). */
+  readonly maxStepChanges: number;
 }
 
 /** A new worker's status. */
@@ -42,4 +49,6 @@ export const STARTING: WorkerStatus = Object.freeze({
   regressions: 0,
   lastRegression: undefined,
   recordMissing: 0,
+  clusterMaxStep: undefined,
+  maxStepChanges: 0,
 });

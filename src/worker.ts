@@ -5,6 +5,7 @@ import {
   describe,
   InvalidUpdaterError,
   isFatal,
+  MaxStepChangedError,
   OutOfSyncUpdateError,
 } from "./errors.js";
 import { latestValues } from "./push.js";
@@ -16,12 +17,21 @@ import { STARTING, type WorkerStatus } from "./worker-status.js";
 export type { WorkerRole, WorkerStatus } from "./worker-status.js";
 
 import {
+  scaledTiming,
   type UpdaterWorkerOptions,
   validatedSettings,
   type WorkerSettings,
+  type WorkerTiming,
 } from "./worker-settings.js";
 
 export interface StartUpdaterOptions extends UpdaterWorkerOptions {
+  /**
+   * Fit the cluster: where the cluster's stored maxStep is smaller than this worker's, step
+   * within it (interval, takeover and polls scaled down alike) instead of refusing to start.
+   * For stand-bys embedded in lease holders (Leases.keepTime). A worker that is running when
+   * the cluster's maxStep is lowered fits it either way.
+   */
+  fitClusterMaxStep?: boolean;
   /** Settings from workerSettings(), used as they are, instead of the options above. */
   settings?: WorkerSettings;
   /** Stops the worker when aborted. */
@@ -46,6 +56,9 @@ export class UpdaterWorker {
   readonly #store: ClockStore;
   readonly #clock: WorkerClock;
   readonly #random: () => number;
+  readonly #fit: boolean;
+  /** The settings' timing, scaled down to the cluster's maxStep where it is smaller. */
+  #timing: WorkerTiming;
   readonly #abort = new AbortController();
   /** Aborted once the worker has fully stopped, after its last status. */
   readonly #stopped = new AbortController();
@@ -70,6 +83,8 @@ export class UpdaterWorker {
     this.#store = store;
     this.#clock = options.clock ?? monotonicClock;
     this.#random = options.random ?? Math.random;
+    this.#fit = options.fitClusterMaxStep ?? false;
+    this.#timing = scaledTiming(this.settings, undefined);
     const outer = options.signal;
     const onAbort = () => this.#abort.abort();
     if (outer?.aborted) onAbort();
@@ -150,26 +165,25 @@ export class UpdaterWorker {
    */
   async #serve(signal: AbortSignal): Promise<void> {
     // Only a worker that never saw a time may create the record (at the epoch).
+    const maxStep = this.settings.maxStep;
     const updater =
       this.#highest < 0n
-        ? await Updater.create(this.#store, { signal })
-        : await Updater.resume(this.#store, { signal, lastSeen: this.#highest });
+        ? await Updater.create(this.#store, { signal, maxStep })
+        : await Updater.resume(this.#store, { signal, maxStep, lastSeen: this.#highest });
     this.#updater = updater;
-    await this.#checkMaxStep(signal);
+    this.#checkMaxStep(updater);
     this.#healthy = true;
     this.#observe(updater.time);
     if (this.#status.role !== "starting") this.#set({ role: "starting" });
     let base = this.#clock.now(); // the created view was confirmed by a read just now
     for (;;) {
-      if (!(await this.#clock.sleep(this.settings.interval, signal))) return;
-      const step = min(this.#clock.now() - base, this.settings.maxStep);
+      if (!(await this.#clock.sleep(this.#timing.interval, signal))) return;
+      const step = min(this.#clock.now() - base, this.#timing.maxStep);
+      const outcome = await this.#advance(updater, step, signal);
       // A lost race means another worker is active: the elapsed time is discarded.
-      if (
-        !(await this.#advance(updater, step, signal)) &&
-        !(await this.#standBy(updater, signal))
-      ) {
-        return;
-      }
+      if (outcome === "lost" && !(await this.#standBy(updater, signal))) return;
+      // Won, taken over, or refused for a changed maxStep (the updater read the clock and
+      // the new maxStep again just now): the next step counts from here.
       base = this.#clock.now();
     }
   }
@@ -192,17 +206,17 @@ export class UpdaterWorker {
     try {
       for (;;) {
         if (pushed) {
-          const wait = this.#lastAt + this.settings.takeoverAfter - this.#clock.now();
+          const wait = this.#lastAt + this.#timing.takeoverAfter - this.#clock.now();
           if (!(await this.#clock.sleep(wait > 0n ? wait : 0n, signal))) return false;
           if (pushed.failed) pushed = undefined; // fall back to reading
         } else {
-          if (!(await this.#clock.sleep(this.settings.pollInterval, signal))) return false;
+          if (!(await this.#clock.sleep(this.#timing.pollInterval, signal))) return false;
           const time = await this.#store.read(signal);
           if (time === undefined)
             throw new ClockRecordMissingError(this.#store.kind, "read", this.#highest);
           this.#observe(time);
         }
-        if (this.#clock.now() - this.#lastAt < this.settings.takeoverAfter) continue;
+        if (this.#clock.now() - this.#lastAt < this.#timing.takeoverAfter) continue;
         const stored = await updater.refresh(signal);
         const confirmedAt = this.#clock.now();
         if (stored !== this.#last) {
@@ -212,8 +226,8 @@ export class UpdaterWorker {
         // Elapsed runs from the read that just confirmed the stored time, so the takeover
         // adds none of the stall (at least 1 ns, so that other stand-bys see a change).
         const elapsed = this.#clock.now() - confirmedAt;
-        const step = min(elapsed > 0n ? elapsed : 1n, this.settings.maxStep);
-        if (!(await this.#advance(updater, step, signal))) continue;
+        const step = min(elapsed > 0n ? elapsed : 1n, this.#timing.maxStep);
+        if ((await this.#advance(updater, step, signal)) !== "won") continue;
         this.#set({ takeovers: this.#status.takeovers + 1 });
         return true;
       }
@@ -224,21 +238,28 @@ export class UpdaterWorker {
   }
 
   /**
-   * The cluster's maxStep is a fact every lease holder relies on (DESIGN §7): it is stored
-   * beside the clock (by the first worker or lease holder), and a worker that could step
-   * further refuses to run.
+   * The cluster's maxStep is a fact every lease holder relies on (docs/design.md): it is
+   * stored beside the clock (by the first worker or lease holder), and a worker that could
+   * step further refuses to run, unless told to fit the cluster. Steps are kept within it
+   * either way, and the store refuses any step built on a maxStep that has changed since.
    */
-  async #checkMaxStep(signal: AbortSignal): Promise<void> {
-    const leases = this.#store.leases;
-    if (!leases) return;
+  #checkMaxStep(updater: Updater): void {
     const mine = this.settings.maxStep;
-    const cluster = await leases.ensureMaxStep(mine, signal);
-    if (mine > cluster) {
+    const cluster = updater.maxStep;
+    if (cluster !== undefined && mine > cluster && !this.#fit) {
       throw new ConfigError(
         "maxStep",
         `this worker's maxStep (${formatDuration(mine)}) is larger than the cluster's (${formatDuration(cluster)}), which lease holders count on: run it with --max-step ${formatDuration(cluster)} or less (a shorter --interval), or raise the cluster's maxStep first (globalclock max-step --set)`,
       );
     }
+    this.#fitTo(cluster);
+  }
+
+  /** Scales the timing to the cluster's maxStep, where it is smaller than this worker's. */
+  #fitTo(cluster: bigint | undefined): void {
+    if (cluster === this.#status.clusterMaxStep) return;
+    this.#timing = scaledTiming(this.settings, cluster);
+    this.#set({ clusterMaxStep: cluster });
   }
 
   /** Follows the store's pushed changes; `failed` turns true if the watch breaks. */
@@ -257,16 +278,28 @@ export class UpdaterWorker {
     return state;
   }
 
-  /** Advances; false when another updater won the race (recorded as a conflict). */
-  async #advance(updater: Updater, step: bigint, signal: AbortSignal): Promise<boolean> {
+  /**
+   * Advances. "lost": another updater won the race (recorded as a conflict); "changed": the
+   * cluster's maxStep changed under the updater, which has read it again (nothing written).
+   */
+  async #advance(
+    updater: Updater,
+    step: bigint,
+    signal: AbortSignal,
+  ): Promise<"won" | "lost" | "changed"> {
     let time: bigint;
     try {
       time = await updater.advance(step, signal);
     } catch (err) {
+      if (err instanceof MaxStepChangedError) {
+        this.#set({ maxStepChanges: this.#status.maxStepChanges + 1 });
+        this.#fitTo(updater.maxStep);
+        return "changed";
+      }
       if (!(err instanceof OutOfSyncUpdateError)) throw err;
       this.#set({ conflicts: this.#status.conflicts + 1 });
       this.#observe(err.actual);
-      return false;
+      return "lost";
     }
     this.#failures = 0;
     this.#highest = time;
@@ -279,7 +312,7 @@ export class UpdaterWorker {
       lastStep: step,
       lastChangeAt: this.#lastAt,
     });
-    return true;
+    return "won";
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { LeaseFields, LeaseRecord } from "../lease-store.js";
-import { WORKER_DEFAULTS } from "../worker-settings.js";
+
+export { DEFAULT_MAX_STEP } from "../worker-settings.js";
 
 /** A lease as read, judged against the global time read with it. */
 export interface LeaseInfo extends LeaseFields {
@@ -9,19 +10,16 @@ export interface LeaseInfo extends LeaseFields {
   readonly free: boolean;
 }
 
-/** The cluster's maxStep when none is stored yet: the workers' default, 1.5 × 1 s. */
-export const DEFAULT_MAX_STEP =
-  (WORKER_DEFAULTS.interval * WORKER_DEFAULTS.maxStep.numerator) /
-  WORKER_DEFAULTS.maxStep.denominator;
-
 /** A lease shorter than this many maxSteps is refused: the holder would have almost no time. */
 export const MIN_DURATION_STEPS = 3n;
 
 /**
- * The holder's allowance for its monotonic clock running slow against another machine's
- * (1/1000: a crystal off by 0.1 %, far more than NTP-disciplined clocks drift).
+ * The most any machine's monotonic clock may run fast or slow against real time, in parts
+ * per million: 500, the most the NTP daemon will slew a clock. It bounds every machine at
+ * once, the updaters' included: global time may run fast by as much, and the holder's own
+ * clock slow by as much (docs/design.md, "The holder's deadline").
  */
-export const DRIFT_DIVISOR = 1000n;
+export const MAX_DRIFT_PPM = 500n;
 
 /** Whether a record leaves the lease free at global time `time`. */
 export function isFree(record: LeaseRecord | undefined, time: bigint): boolean {

@@ -1,7 +1,7 @@
 import type { DurationInput } from "../duration.js";
 import { LeaseLostError } from "../errors.js";
 import type { WorkerClock } from "../worker-clock.js";
-import { DRIFT_DIVISOR } from "./info.js";
+import { MAX_DRIFT_PPM } from "./info.js";
 
 /** What a claim or extend established, and when (the holder's monotonic clock). */
 export interface Grant {
@@ -25,15 +25,19 @@ export interface LeaseOwner {
   release(grant: Grant, signal?: AbortSignal): Promise<void>;
 }
 
+const MILLION = 1_000_000n;
+
 /**
- * The holder's deadline (DESIGN §7): a rival can win only once it reads a global time at
- * or past `expiry`; global time moves at most (elapsed + maxStep) in real time, and was at
- * least `time` at `t0`. So no rival wins before `t0 + (expiry − time) − maxStep`, less the
- * allowance for this machine's clock running slow.
+ * The holder's deadline (docs/design.md, "The holder's deadline"): a rival can win only once
+ * it reads a global time at or past `expiry`. From the holder's read (no earlier than `t0`),
+ * global time moves at most one step of `maxStep` (the first write after the read) plus the
+ * real time elapsed, that time as measured by updaters whose clocks may run fast by
+ * MAX_DRIFT_PPM. So no rival wins before real time `t0 + (expiry − time − maxStep) / (1 + ρ)`,
+ * which this machine's clock, slow by as much, reads as `(1 − ρ) / (1 + ρ)` of it.
  */
 export function deadlineOf(grant: Grant): bigint {
-  const left = grant.expiry - grant.time;
-  return grant.t0 + left - grant.maxStep - left / DRIFT_DIVISOR;
+  const left = grant.expiry - grant.time - grant.maxStep;
+  return grant.t0 + (left * (MILLION - MAX_DRIFT_PPM)) / (MILLION + MAX_DRIFT_PPM);
 }
 
 /**

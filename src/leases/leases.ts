@@ -1,6 +1,7 @@
+import { clockOrNew } from "../clock-record.js";
 import { type DurationInput, formatDuration, toNanoseconds } from "../duration.js";
-import { ClockRecordMissingError, ClosedError, ConfigError, LeaseLostError } from "../errors.js";
-import type { LeaseContext, LeaseFields, LeaseRecord, LeaseStore } from "../lease-store.js";
+import { ClosedError, ConfigError, LeaseLostError } from "../errors.js";
+import type { LeaseRecord, LeaseStore, LeaseWrite } from "../lease-store.js";
 import { openStore } from "../open.js";
 import type { ClockStore, OpenOptions } from "../store.js";
 import { startUpdater, type UpdaterWorker } from "../worker.js";
@@ -35,9 +36,44 @@ export interface CallOptions {
 const ATTEMPTS = 8;
 
 /** One read of a lease with the clock and maxStep, and when it began. */
-interface Snapshot extends LeaseContext {
+interface Snapshot {
   readonly t0: bigint;
+  readonly time: bigint;
+  readonly maxStep: bigint;
   readonly lease: LeaseRecord | undefined;
+}
+
+/** What to write, and what the caller gets once it is written (given the record's token). */
+interface Decision<T> {
+  readonly write: LeaseWrite;
+  readonly grant: ((token: bigint) => T) | undefined;
+}
+
+/** A claim's or extend's decision: the grant the holder gets, with the token as written. */
+function grantOf(snap: Snapshot, write: LeaseWrite): Decision<Grant> {
+  return {
+    write,
+    grant: (token) => ({
+      name: write.name,
+      holder: write.holder,
+      token,
+      start: write.start,
+      expiry: write.expiry,
+      maxStep: snap.maxStep,
+      time: snap.time,
+      t0: snap.t0,
+    }),
+  };
+}
+
+/** A lease shorter than MIN_DURATION_STEPS × maxStep is refused: its holder would have almost no time. */
+function checkDuration(duration: bigint, maxStep: bigint): void {
+  if (duration < MIN_DURATION_STEPS * maxStep) {
+    throw new ConfigError(
+      "duration",
+      `a lease of ${formatDuration(duration)} is too short: global time may jump up to the cluster's maxStep (${formatDuration(maxStep)}) at once, so a lease must last at least ${MIN_DURATION_STEPS} × maxStep (${formatDuration(MIN_DURATION_STEPS * maxStep)})`,
+    );
+  }
 }
 
 /**
@@ -86,7 +122,8 @@ export class Leases {
   /**
    * Takes the lease `name` for `holder` for `duration` of global time. The same holder
    * claiming again extends it (never shortening it) with the same token; a new holder gets
-   * the previous token + 1. Throws LeaseHeldError while another holds it.
+   * a new token, greater than every token given before on this store. Throws
+   * LeaseHeldError while another holds it.
    */
   async claim(
     name: string,
@@ -97,11 +134,9 @@ export class Leases {
     checkLeaseText("name", name);
     checkLeaseText("holder", holder);
     const d = toNanoseconds(duration, "duration");
-    const grant = await this.#write(name, options.signal, async (snap) => {
-      const maxStep = await this.#maxStepOf(snap, d, options.signal);
-      const time = await this.#clockOf(snap, options.signal);
-      const fields = claimed(snap.lease, name, holder, time, d);
-      return { fields, grant: { ...fields, maxStep, time, t0: snap.t0 } };
+    const grant = await this.#write(name, "claim", options.signal, (snap) => {
+      checkDuration(d, snap.maxStep);
+      return grantOf(snap, claimed(snap.lease, name, holder, snap.time, d));
     });
     return new Lease(this.#owner, grant);
   }
@@ -136,9 +171,9 @@ export class Leases {
   ): Promise<void> {
     checkLeaseText("name", name);
     checkLeaseText("holder", holder);
-    await this.#write(name, options.signal, async (snap) => {
-      const fields = released(snap.lease, name, holder, token, snap.time ?? 0n);
-      return fields && { fields, grant: undefined };
+    await this.#write(name, "revoke", options.signal, (snap) => {
+      const write = released(snap.lease, name, holder, token, snap.time);
+      return write && { write, grant: undefined };
     });
   }
 
@@ -146,9 +181,9 @@ export class Leases {
   async pin(name: string, entity: string, options: CallOptions = {}): Promise<void> {
     checkLeaseText("name", name);
     checkLeaseText("entity", entity);
-    await this.#write(name, options.signal, async (snap) => {
-      const fields = pinned(snap.lease, name, entity, snap.time ?? 0n);
-      return fields && { fields, grant: undefined };
+    await this.#write(name, "pin", options.signal, (snap) => {
+      const write = pinned(snap.lease, name, entity, snap.time);
+      return write && { write, grant: undefined };
     });
   }
 
@@ -156,9 +191,9 @@ export class Leases {
   async unpin(name: string, entity: string, options: CallOptions = {}): Promise<void> {
     checkLeaseText("name", name);
     checkLeaseText("entity", entity);
-    await this.#write(name, options.signal, async (snap) => {
-      const fields = unpinned(snap.lease, entity);
-      return fields && { fields, grant: undefined };
+    await this.#write(name, "unpin", options.signal, (snap) => {
+      const write = unpinned(snap.lease, entity);
+      return write && { write, grant: undefined };
     });
   }
 
@@ -256,32 +291,40 @@ export class Leases {
     checkLeaseText("name", name);
     checkLeaseText("holder", holder);
     const d = toNanoseconds(duration, "duration");
-    return this.#write(name, signal, async (snap) => {
-      const maxStep = await this.#maxStepOf(snap, d, signal);
-      const time = await this.#clockOf(snap, signal);
-      const fields = extended(snap.lease, name, holder, token, time, d);
-      return { fields, grant: { ...fields, maxStep, time, t0: snap.t0 } };
-    }) as Promise<Grant>;
+    return this.#write(name, "extend", signal, (snap) => {
+      checkDuration(d, snap.maxStep);
+      return grantOf(snap, extended(snap.lease, name, holder, token, snap.time, d));
+    });
   }
 
   /**
    * Reads (t0 first), lets `decide` build the record, and writes it by compare-and-swap on
    * the version read; a lost race re-reads and decides again. `decide` returns undefined
-   * when there is nothing to write.
+   * when there is nothing to write. A snapshot without a clock or without a maxStep is never
+   * decided on: the clock is made (only on a store that never had one, see clockOrNew) or
+   * the default maxStep stored, and everything is read again, with a new t0.
    */
   async #write<T>(
     name: string,
+    operation: string,
     signal: AbortSignal | undefined,
-    decide: (snap: Snapshot) => Promise<{ fields: LeaseFields; grant: T } | undefined>,
+    decide: (snap: Snapshot) => Decision<T> | undefined,
   ): Promise<T> {
     this.#checkOpen();
     for (let attempt = 1; ; attempt++) {
       const t0 = this.clock.now(); // before anything is read
-      const snap: Snapshot = { t0, ...(await this.#leases.readLease(name, signal)) };
-      const decision = await decide(snap);
-      if (decision === undefined) return undefined as T;
-      const version = await this.#leases.writeLease(decision.fields, snap.lease?.version, signal);
-      if (version !== undefined) return decision.grant;
+      const read = await this.#leases.readLease(name, signal);
+      if (read.time === undefined) {
+        await clockOrNew(this.#store, operation, signal);
+      } else if (read.maxStep === undefined) {
+        await this.#leases.ensureMaxStep(this.#defaultMaxStep, signal);
+      } else {
+        const snap: Snapshot = { t0, time: read.time, maxStep: read.maxStep, lease: read.lease };
+        const decision = decide(snap);
+        if (decision === undefined) return undefined as T;
+        const written = await this.#leases.writeLease(decision.write, read.lease?.version, signal);
+        if (written !== undefined) return decision.grant?.(written.token) as T;
+      }
       if (attempt >= ATTEMPTS) {
         throw new LeaseLostError(
           name,
@@ -289,34 +332,6 @@ export class Leases {
         );
       }
     }
-  }
-
-  /** The cluster's maxStep, stored as the default if none was; refuses too short a lease. */
-  async #maxStepOf(snap: Snapshot, duration: bigint, signal?: AbortSignal): Promise<bigint> {
-    const maxStep =
-      snap.maxStep ?? (await this.#leases.ensureMaxStep(this.#defaultMaxStep, signal));
-    if (duration < MIN_DURATION_STEPS * maxStep) {
-      throw new ConfigError(
-        "duration",
-        `a lease of ${formatDuration(duration)} is too short: global time may jump up to the cluster's maxStep (${formatDuration(maxStep)}) at once, so a lease must last at least ${MIN_DURATION_STEPS} × maxStep (${formatDuration(MIN_DURATION_STEPS * maxStep)})`,
-      );
-    }
-    return maxStep;
-  }
-
-  /**
-   * The global time to judge against. A missing clock record is the epoch only while no
-   * lease shows a later time (the clock never ran): then the record is made, as a new
-   * clock's first updater makes it. If a lease was taken at a later time, the clock was
-   * deleted, and going back to the epoch would keep every lease held for as long as the
-   * clock had run.
-   */
-  async #clockOf(snap: Snapshot, signal?: AbortSignal): Promise<bigint> {
-    if (snap.time !== undefined) return snap.time;
-    const seen = snap.lease ? snap.lease.start : 0n;
-    if (seen > 0n) throw new ClockRecordMissingError(this.#store.kind, "claim", seen);
-    await this.#store.ensure(signal);
-    return 0n;
   }
 
   #checkOpen(): void {

@@ -1,17 +1,17 @@
 /**
  * What each lease operation writes, decided from the record read and the global time read
- * with it (DESIGN §7). Pure: Leases reads, calls one of these, and writes the result by
- * compare-and-swap on the version it read. `undefined`: nothing to write.
+ * with it (docs/design.md, "Leases"). Pure: Leases reads, calls one of these, and writes
+ * the result by compare-and-swap on the version it read. `undefined`: nothing to write.
  */
-import { LeaseHeldError, LeaseLostError, type LeaseState } from "../errors.js";
-import type { LeaseFields, LeaseRecord } from "../lease-store.js";
-import { earlier, later } from "../time.js";
+import { InvalidDurationError, LeaseHeldError, LeaseLostError, type LeaseState } from "../errors.js";
+import type { LeaseRecord, LeaseWrite } from "../lease-store.js";
+import { earlier, formatDuration, INT64_MAX, later } from "../time.js";
 import { isFree } from "./info.js";
 
 /**
- * A claim: a new holder gets the previous token + 1 and starts now; the same holder keeps
- * its token and its start, and its expiry never shrinks. LeaseHeldError while another
- * holds it.
+ * A claim: a new holder gets a new token (the store's, greater than any before) and starts
+ * now; the same holder keeps its token and its start, and its expiry never shrinks.
+ * LeaseHeldError while another holds it.
  */
 export function claimed(
   r: LeaseRecord | undefined,
@@ -19,15 +19,17 @@ export function claimed(
   holder: string,
   time: bigint,
   duration: bigint,
-): LeaseFields {
+): LeaseWrite {
+  const expiry = expiryOf(time, duration);
   if (r && r.holder !== holder && !isFree(r, time)) throw new LeaseHeldError(stateOf(r), time);
-  if (r && r.holder === holder) return { ...fieldsOf(r), expiry: later(r.expiry, time + duration) };
+  if (r && r.holder === holder) return { ...kept(r), expiry: later(r.expiry, expiry) };
   return {
     name,
     holder,
-    token: r ? r.token + 1n : 1n,
+    token: r ? r.token : 0n,
+    newToken: true,
     start: time,
-    expiry: time + duration,
+    expiry,
     pins: r?.pins ?? [],
   };
 }
@@ -40,9 +42,25 @@ export function extended(
   token: bigint,
   time: bigint,
   duration: bigint,
-): LeaseFields {
+): LeaseWrite {
+  const expiry = expiryOf(time, duration);
   const held = mustHold(r, name, holder, token);
-  return { ...fieldsOf(held), expiry: later(held.expiry, time + duration) };
+  return { ...kept(held), expiry: later(held.expiry, expiry) };
+}
+
+/**
+ * `time + duration`, which must stay an int64 (every store keeps times as int64): a longer
+ * lease is refused before anything is written.
+ */
+export function expiryOf(time: bigint, duration: bigint): bigint {
+  const expiry = time + duration;
+  if (expiry > INT64_MAX) {
+    throw new InvalidDurationError(
+      "duration",
+      `a lease of ${formatDuration(duration)} would expire beyond the largest global time (int64 nanoseconds, the year 2262): use a shorter one`,
+    );
+  }
+  return expiry;
 }
 
 /** A release by the holder of `token`: holder "", the token kept. Twice is once. */
@@ -52,11 +70,11 @@ export function released(
   holder: string,
   token: bigint,
   time: bigint,
-): LeaseFields | undefined {
+): LeaseWrite | undefined {
   if (r && r.holder === "" && r.token === token) return undefined;
   const held = mustHold(r, name, holder, token);
   const expiry = earlier(time, held.expiry);
-  return { ...fieldsOf(held), holder: "", start: earlier(held.start, expiry), expiry };
+  return { ...kept(held), holder: "", start: earlier(held.start, expiry), expiry };
 }
 
 /** A pin by `entity` (a record with no holder is made if there is none). */
@@ -65,18 +83,18 @@ export function pinned(
   name: string,
   entity: string,
   time: bigint,
-): LeaseFields | undefined {
+): LeaseWrite | undefined {
   if (r?.pins.includes(entity)) return undefined;
   const base = r
-    ? fieldsOf(r)
-    : { name, holder: "", token: 0n, start: time, expiry: time, pins: [] };
+    ? kept(r)
+    : { name, holder: "", token: 0n, newToken: false, start: time, expiry: time, pins: [] };
   return { ...base, pins: [...base.pins, entity] };
 }
 
 /** `entity`'s pin removed. */
-export function unpinned(r: LeaseRecord | undefined, entity: string): LeaseFields | undefined {
+export function unpinned(r: LeaseRecord | undefined, entity: string): LeaseWrite | undefined {
   if (!r?.pins.includes(entity)) return undefined;
-  return { ...fieldsOf(r), pins: r.pins.filter((p) => p !== entity) };
+  return { ...kept(r), pins: r.pins.filter((p) => p !== entity) };
 }
 
 function mustHold(
@@ -86,7 +104,14 @@ function mustHold(
   token: bigint,
 ): LeaseRecord {
   if (!r || r.holder === "") throw new LeaseLostError(name, "it was released", r && stateOf(r));
-  if (r.holder !== holder || r.token !== token) {
+  if (r.holder === holder && r.token !== token) {
+    throw new LeaseLostError(
+      name,
+      `token ${token} is not ${JSON.stringify(holder)}'s current grant: it holds the lease with token ${r.token} (a later claim of its own)`,
+      stateOf(r),
+    );
+  }
+  if (r.holder !== holder) {
     throw new LeaseLostError(
       name,
       `it is held by ${JSON.stringify(r.holder)} with token ${r.token} now`,
@@ -96,11 +121,13 @@ function mustHold(
   return r;
 }
 
-function fieldsOf(r: LeaseRecord): LeaseFields {
+/** The record's fields, written back with its token kept. */
+function kept(r: LeaseRecord): LeaseWrite {
   return {
     name: r.name,
     holder: r.holder,
     token: r.token,
+    newToken: false,
     start: r.start,
     expiry: r.expiry,
     pins: r.pins,

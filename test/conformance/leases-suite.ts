@@ -9,11 +9,14 @@ import {
   ClockRecordMissingError,
   ConfigError,
   CorruptRecordError,
+  InvalidDurationError,
   LeaseHeldError,
   LeaseLostError,
   Leases,
+  MaxStepChangedError,
+  Updater,
 } from "../../src/index.js";
-import type { LeaseStore } from "../../src/lease-store.js";
+import type { LeaseStore, LeaseWrite } from "../../src/lease-store.js";
 import type { ClockStore } from "../../src/store.js";
 
 export interface LeaseHarness {
@@ -25,12 +28,35 @@ export interface LeaseHarness {
   plantCorruptLease(name: string): Promise<void>;
   /** Removes only the clock record (a DELETE of the clock row), leaving the leases. */
   deleteClock(): Promise<void>;
+  /** Removes only the stored maxStep, as an operator's DELETE of its row would. */
+  deleteMaxStep(): Promise<void>;
+  /** Removes one lease's record, as an operator's DELETE of its row would. */
+  deleteLease(name: string): Promise<void>;
+  /** Removes every lease record at once (drops the lease table, where the store has one). */
+  dropLeases(): Promise<void>;
   /** Lease `name` as the raw driver sees it, for checking that nothing was overwritten. */
   rawLease(name: string): Promise<unknown>;
   close(): Promise<void>;
 }
 
 const S = 1_000_000_000n;
+
+/** A lease write as the seam takes it, with the fields a test does not care about filled in. */
+const writeOf = (fields: Partial<LeaseWrite> & { name: string }): LeaseWrite => ({
+  holder: "h",
+  token: 0n,
+  newToken: false,
+  start: 0n,
+  expiry: 5n,
+  pins: [],
+  ...fields,
+});
+
+/** A lost advance: out of sync, or refused for a changed maxStep (a subclass). */
+function OutOfSyncOrChanged(e: unknown): boolean {
+  assert.ok(e instanceof Error && /OutOfSync|MaxStepChanged/.test(e.name), String(e));
+  return true;
+}
 
 export function leaseConformance(name: string, start: () => Promise<LeaseHarness>): void {
   describe(`${name} lease conformance`, () => {
@@ -67,9 +93,9 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       assert.equal(await a.compareAndSwap(now, time), true);
     };
 
-    test("a claim on a new store makes the clock, stores the default maxStep, and grants token 1", async () => {
+    test("a claim on a new store makes the clock, stores the default maxStep, and grants a token", async () => {
       const lease = await la.claim("job", "alice", "10s");
-      assert.equal(lease.token, 1n);
+      assert.ok(lease.token > 0n);
       assert.equal(lease.start, 0n);
       assert.equal(lease.expiry, 10n * S);
       assert.equal(lease.maxStep, 1_500_000_000n);
@@ -77,13 +103,17 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       assert.equal(await lb.maxStep(), 1_500_000_000n);
       const info = await lb.get("job");
       assert.equal(info?.holder, "alice");
+      assert.equal(info?.token, lease.token);
       assert.equal(info?.free, false);
     });
 
-    test("racing claimers on separate connections: exactly one wins each round", async () => {
+    test("racing claimers on separate connections: exactly one wins each round, new records and old", async () => {
       await setClock(100n * S);
-      for (let round = 0; round < 25; round++) {
-        const lease = `race-${round}`;
+      let last = 0n;
+      for (let round = 0; round < 30; round++) {
+        // Even rounds race for a record nobody has written (the insert path); odd rounds for
+        // one that exists and is free (the update path: released by the last round's winner).
+        const lease = `race-${Math.floor(round / 2)}`;
         const results = await Promise.allSettled([
           la.claim(lease, "alice", "10s"),
           lb.claim(lease, "bob", "10s"),
@@ -92,22 +122,44 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
         assert.equal(won.length, 1, `round ${round}: ${results.map((r) => r.status)}`);
         const lost = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
         assert.ok(lost.reason instanceof LeaseHeldError, String(lost.reason));
-        const winner = (won[0] as PromiseFulfilledResult<{ holder: string }>).value.holder;
-        assert.equal((await la.get(lease))?.holder, winner);
+        const winner = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<Leases["claim"]>>>)
+          .value;
+        assert.equal((await la.get(lease))?.holder, winner.holder);
+        assert.ok(winner.token > last, `round ${round}: token ${winner.token} after ${last}`);
+        last = winner.token;
+        if (round % 2 === 0) await winner.release();
       }
     });
 
-    test("tokens grow by one at every change of holder, and never otherwise", async () => {
+    test("tokens grow at every change of holder, and never otherwise", async () => {
       const first = await la.claim("t", "alice", "10s");
-      assert.equal(first.token, 1n);
-      assert.equal((await la.claim("t", "alice", "10s")).token, 1n, "the same holder again");
+      assert.equal((await la.claim("t", "alice", "10s")).token, first.token, "the same holder again");
       await assert.rejects(lb.claim("t", "bob", "10s"), LeaseHeldError);
       await first.release();
-      assert.equal((await lb.claim("t", "bob", "10s")).token, 2n, "after a release");
+      const second = await lb.claim("t", "bob", "10s");
+      assert.ok(second.token > first.token, "after a release");
       await setClock(10n * S); // bob's lease ran out
-      assert.equal((await la.claim("t", "alice", "10s")).token, 3n, "after an expiry");
-      await la.revoke("t", "alice", 3n);
-      assert.equal((await la.claim("t", "alice", "10s")).token, 4n, "a new tenure, same holder");
+      const third = await la.claim("t", "alice", "10s");
+      assert.ok(third.token > second.token, "after an expiry");
+      await la.revoke("t", "alice", third.token);
+      const fourth = await la.claim("t", "alice", "10s");
+      assert.ok(fourth.token > third.token, "a new tenure, same holder");
+      const other = await la.claim("u", "alice", "10s");
+      assert.ok(other.token > fourth.token, "tokens are store-wide: another name's is greater too");
+    });
+
+    test("tokens never repeat after an operator deletes a lease's record, or every lease", async () => {
+      const first = await la.claim("gone", "alice", "10s");
+      await h.deleteLease("gone");
+      assert.equal(await lb.get("gone"), undefined);
+      const second = await lb.claim("gone", "bob", "10s");
+      assert.ok(second.token > first.token, `${second.token} after ${first.token}, row deleted`);
+      await h.dropLeases();
+      assert.deepEqual(await la.list(), []);
+      // The same connections: a store must not need a restart after its table was dropped.
+      const third = await la.claim("gone", "carol", "10s");
+      assert.ok(third.token > second.token, `${third.token} after ${second.token}, all deleted`);
+      assert.equal((await lb.get("gone"))?.token, third.token);
     });
 
     test("a release keeps the record and its token", async () => {
@@ -115,10 +167,10 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       await lease.release();
       const info = await lb.get("kept");
       assert.equal(info?.holder, "");
-      assert.equal(info?.token, 1n);
+      assert.equal(info?.token, lease.token);
       assert.equal(info?.free, true);
-      await la.revoke("kept", "alice", 1n); // once more: nothing to do
-      await assert.rejects(la.extend("kept", "alice", 1n, "10s"), LeaseLostError);
+      await la.revoke("kept", "alice", lease.token); // once more: nothing to do
+      await assert.rejects(la.extend("kept", "alice", lease.token, "10s"), LeaseLostError);
     });
 
     test("expiry is judged against the stored global time, never a wall clock", async () => {
@@ -129,15 +181,15 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       const held = await lb.claim("e", "bob", "10s").catch((err: unknown) => err);
       assert.ok(held instanceof LeaseHeldError, String(held));
       assert.equal(held.lease.holder, "alice");
-      assert.equal(held.lease.token, 1n);
+      assert.equal(held.lease.token, lease.token);
       assert.equal(held.lease.expiry, 110n * S);
       assert.equal(held.time, 110n * S - 1n);
       await setClock(110n * S);
       const taken = await lb.claim("e", "bob", "10s");
-      assert.equal(taken.token, 2n);
+      assert.ok(taken.token > lease.token);
       assert.equal(taken.start, 110n * S);
-      await assert.rejects(la.extend("e", "alice", 1n, "10s"), LeaseLostError);
-      await assert.rejects(la.revoke("e", "alice", 1n), LeaseLostError);
+      await assert.rejects(la.extend("e", "alice", lease.token, "10s"), LeaseLostError);
+      await assert.rejects(la.revoke("e", "alice", lease.token), LeaseLostError);
     });
 
     test("extending never shortens, and keeps the token", async () => {
@@ -146,17 +198,22 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       await lease.extend("10s");
       assert.equal(lease.expiry, 80n * S, "not shortened");
       await setClock(75n * S);
+      const token = lease.token;
       await lease.extend("10s");
       assert.equal(lease.expiry, 85n * S);
-      assert.equal(lease.token, 1n);
-      const again = await la.extend("x", "alice", 1n, "20s");
+      assert.equal(lease.token, token);
+      const again = await la.extend("x", "alice", token, "20s");
       assert.equal(again.expiry, 95n * S);
-      await assert.rejects(la.extend("x", "mallory", 1n, "20s"), LeaseLostError);
-      await assert.rejects(la.extend("x", "alice", 2n, "20s"), LeaseLostError);
+      await assert.rejects(la.extend("x", "mallory", token, "20s"), LeaseLostError);
+      await assert.rejects(la.extend("x", "alice", token + 1n, "20s"), (e: unknown) => {
+        assert.ok(e instanceof LeaseLostError);
+        assert.match(e.message, /not "alice"'s current grant/, "the caller is the holder");
+        return true;
+      });
     });
 
     test("a pinned lease does not expire until every pin is gone", async () => {
-      await la.claim("p", "alice", "10s");
+      const pinnedLease = await la.claim("p", "alice", "10s");
       await lb.pin("p", "machine-1");
       await lb.pin("p", "machine-2");
       await lb.pin("p", "machine-2"); // pinning twice is one pin
@@ -168,7 +225,7 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       await assert.rejects(lb.claim("p", "bob", "10s"), LeaseHeldError);
       await la.unpin("p", "machine-2");
       await la.unpin("p", "machine-2"); // no such pin: nothing to do
-      assert.equal((await lb.claim("p", "bob", "10s")).token, 2n);
+      assert.ok((await lb.claim("p", "bob", "10s")).token > pinnedLease.token);
     });
 
     test("list by prefix, in name order", async () => {
@@ -190,7 +247,7 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       assert.equal(info?.name, odd);
       assert.equal(info?.holder, 'hölder "two" ☃');
       assert.deepEqual(info?.pins, ["pin/é"]);
-      assert.equal(lease.token, 1n);
+      assert.equal(info?.token, lease.token);
       assert.deepEqual(
         (await lb.list("dépôt/")).map((l) => l.name),
         [odd],
@@ -216,42 +273,123 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       assert.equal(await la.get("n"), undefined, "nothing was written");
     });
 
+    test("a lease that would expire beyond int64 is refused, and nothing is written", async () => {
+      await setClock(100n * S);
+      const tooLong = (1n << 63n) - 50n * S; // from global time 100 s, past int64's end
+      await assert.rejects(la.claim("far", "alice", tooLong), (e: unknown) => {
+        assert.ok(e instanceof InvalidDurationError && e.field === "duration", String(e));
+        assert.match(e.message, /beyond the largest global time/);
+        return true;
+      });
+      assert.equal(await la.get("far"), undefined, "nothing was written");
+      const lease = await la.claim("far", "alice", "10s");
+      await assert.rejects(lease.extend(tooLong), InvalidDurationError);
+      assert.equal((await lb.get("far"))?.expiry, 110n * S, "the name still works");
+    });
+
     test("the seam: writes are compare-and-swap on the version", async () => {
       const s = seam(a);
-      const fields = { name: "v", holder: "h", token: 1n, start: 0n, expiry: 5n, pins: [] };
+      const fields = writeOf({ name: "v", token: 7n });
       const v1 = await s.writeLease(fields, undefined);
       assert.ok(v1 !== undefined);
+      assert.equal(v1.token, 7n, "a write without newToken keeps its token");
       assert.equal(await seam(b).writeLease(fields, undefined), undefined, "it exists");
-      const v2 = await seam(b).writeLease({ ...fields, expiry: 6n }, v1);
-      assert.ok(v2 !== undefined && v2 !== v1);
-      assert.equal(await s.writeLease({ ...fields, expiry: 7n }, v1), undefined, "stale version");
+      const v2 = await seam(b).writeLease({ ...fields, expiry: 6n }, v1.version);
+      assert.ok(v2 !== undefined && v2.version !== v1.version);
+      assert.equal(
+        await s.writeLease({ ...fields, expiry: 7n }, v1.version),
+        undefined,
+        "stale version",
+      );
       const read = await s.readLease("v");
       assert.equal(read.lease?.expiry, 6n);
-      assert.equal(read.lease?.version, v2);
+      assert.equal(read.lease?.version, v2.version);
       assert.equal(read.time, undefined, "no clock record yet");
       assert.equal(read.maxStep, undefined, "no maxStep stored yet");
     });
 
+    test("the seam: a new token is above the record's and every one handed out", async () => {
+      const s = seam(a);
+      const x = await s.writeLease(writeOf({ name: "nx", newToken: true }), undefined);
+      const y = await seam(b).writeLease(writeOf({ name: "ny", newToken: true }), undefined);
+      assert.ok(x && y && y.token > x.token && x.token > 0n, `${x?.token}, ${y?.token}`);
+      const read = await s.readLease("nx");
+      assert.equal(read.lease?.token, x.token, "the store wrote the token it returned");
+      const far = 1n << 40n; // a record whose token is above the store's counter
+      const z = await s.writeLease(
+        writeOf({ name: "nx", token: far, newToken: true }),
+        read.lease?.version,
+      );
+      assert.ok(z && z.token > far, `${z?.token} above ${far}`);
+      const w = await seam(b).writeLease(writeOf({ name: "nw", newToken: true }), undefined);
+      assert.ok(w && w.token > z.token, "and every later one is above it");
+    });
+
     test("the seam: of concurrent writes from one version, exactly one wins", async () => {
-      const fields = { name: "w", holder: "h", token: 1n, start: 0n, expiry: 5n, pins: [] };
-      let version = await seam(a).writeLease(fields, undefined);
+      const fields = writeOf({ name: "w", token: 1n });
+      let version = (await seam(a).writeLease(fields, undefined))?.version;
       for (let round = 0; round < 30; round++) {
         const [x, y] = await Promise.all([
-          seam(a).writeLease({ ...fields, holder: "a" }, version),
-          seam(b).writeLease({ ...fields, holder: "b" }, version),
+          seam(a).writeLease({ ...fields, holder: "a", newToken: round % 2 === 0 }, version),
+          seam(b).writeLease({ ...fields, holder: "b", newToken: round % 2 === 0 }, version),
         ]);
         assert.equal(Number(x !== undefined) + Number(y !== undefined), 1, `round ${round}`);
-        version = x ?? y;
+        version = (x ?? y)?.version;
       }
     });
 
     test("the seam: maxStep is stored once, then changed only by compare-and-swap", async () => {
+      await setClock(1n); // some stores keep maxStep in the clock's own record
       assert.equal(await seam(a).ensureMaxStep(2n * S), 2n * S);
       assert.equal(await seam(b).ensureMaxStep(3n * S), 2n * S, "never overwritten");
       assert.equal(await seam(b).swapMaxStep(3n * S, 4n * S), false);
       assert.equal(await seam(b).swapMaxStep(2n * S, 4n * S), true);
       assert.equal((await seam(a).readLease("none")).maxStep, 4n * S);
-      assert.equal(await a.read(), undefined, "maxStep is not the clock");
+      assert.deepEqual(await seam(a).readClock(), { time: 1n, maxStep: 4n * S });
+      assert.equal(await a.read(), 1n, "maxStep is not the clock");
+    });
+
+    test("the seam: the clock's advance is refused once maxStep changed, or was deleted", async () => {
+      await setClock(10n * S);
+      assert.equal(await seam(a).ensureMaxStep(2n * S), 2n * S);
+      assert.deepEqual(await seam(b).readClock(), { time: 10n * S, maxStep: 2n * S });
+      assert.equal(await seam(a).advanceClock(10n * S, 11n * S, 2n * S), true);
+      assert.equal(await seam(b).advanceClock(10n * S, 12n * S, 2n * S), false, "time moved on");
+      assert.equal(await seam(b).swapMaxStep(2n * S, S), true); // an operator lowers it
+      assert.equal(
+        await seam(a).advanceClock(11n * S, 12n * S, 2n * S),
+        false,
+        "built on the old maxStep",
+      );
+      assert.equal(await a.read(), 11n * S, "nothing was written");
+      assert.equal(await seam(a).advanceClock(11n * S, 12n * S, S), true, "on the new one");
+      await h.deleteMaxStep();
+      assert.deepEqual(await seam(b).readClock(), { time: 12n * S, maxStep: undefined });
+      assert.equal(await seam(a).advanceClock(12n * S, 13n * S, S), false, "none stored");
+      assert.equal(await seam(a).ensureMaxStep(3n * S), 3n * S, "made again");
+      assert.equal(await seam(a).advanceClock(12n * S, 13n * S, S), false, "not the one made");
+      assert.equal(await seam(a).advanceClock(12n * S, 13n * S, 3n * S), true);
+      await h.deleteClock();
+      assert.equal(await seam(a).advanceClock(13n * S, 14n * S, 3n * S), false, "no clock");
+    });
+
+    test("an Updater reads maxStep again when it changed, and builds on the new one", async () => {
+      await setClock(10n * S);
+      const updater = await Updater.create(a, { maxStep: "2s" });
+      assert.equal(updater.maxStep, 2n * S, "it stored its maxStep, none being stored");
+      await updater.advance("1s");
+      assert.equal(await lb.setMaxStep(2n * S, S), true);
+      const refused = await updater.advance("1s").catch((e: unknown) => e);
+      assert.ok(refused instanceof MaxStepChangedError, String(refused));
+      assert.equal(refused.previous, 2n * S);
+      assert.equal(refused.current, S);
+      assert.equal(updater.valid, true, "nothing was written, so the outcome is known");
+      assert.equal(updater.maxStep, S);
+      assert.equal(await updater.advance("1s"), 12n * S);
+      await h.deleteMaxStep();
+      await assert.rejects(updater.advance("1s"), OutOfSyncOrChanged);
+      assert.equal(updater.maxStep, 2n * S, "the deleted maxStep was stored again, as its own");
+      assert.equal(await updater.advance("1s"), 13n * S);
     });
 
     test("a corrupt lease record is a CorruptRecordError and is left untouched", async () => {
@@ -264,19 +402,25 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       assert.deepEqual(await h.rawLease("bad"), before);
     });
 
-    test("a lease taken after the epoch is never judged against a deleted clock", async () => {
+    test("a deleted clock is never made again by a lease operation or a new updater", async () => {
       await setClock(100n * S);
       await la.claim("d", "alice", "10s");
       await h.deleteClock();
       await assert.rejects(lb.claim("d", "bob", "10s"), ClockRecordMissingError);
       await assert.rejects(la.claim("d", "alice", "10s"), ClockRecordMissingError);
+      // Another name: its own record shows nothing, the store's other records do.
+      await assert.rejects(lb.claim("other", "bob", "10s"), ClockRecordMissingError);
+      await assert.rejects(lb.pin("other", "bob"), ClockRecordMissingError);
+      await assert.rejects(Updater.create(b), ClockRecordMissingError);
+      assert.equal(await a.read(), undefined, "the clock was not made again at the epoch");
+      // With maxStep deleted as well, the lease records still show that a clock was there.
+      await h.deleteMaxStep();
+      await assert.rejects(lb.claim("other", "bob", "10s"), ClockRecordMissingError);
+      await assert.rejects(Updater.create(b), ClockRecordMissingError);
       assert.equal(await a.read(), undefined, "the clock was not made again at the epoch");
       await h.reset();
-      assert.equal(
-        (await lb.claim("d", "bob", "10s")).token,
-        1n,
-        "a store emptied on purpose starts anew",
-      );
+      const fresh = await lb.claim("d", "bob", "10s");
+      assert.equal(fresh.start, 0n, "a store emptied on purpose starts anew");
     });
 
     test("waitUntilExpired returns once the holder releases the lease, and once it expires", {

@@ -32,9 +32,19 @@ leaseConformance("memory", async () => {
       cell.value = undefined;
       cell.maxStep = undefined;
       cell.leases.clear();
+      cell.lastToken = 0n;
     },
     deleteClock: async () => {
       cell.value = undefined;
+    },
+    deleteMaxStep: async () => {
+      cell.maxStep = undefined;
+    },
+    deleteLease: async (lease) => {
+      cell.leases.delete(lease);
+    },
+    dropLeases: async () => {
+      cell.leases.clear();
     },
     plantCorruptLease: async (lease) => {
       cell.leases.set(lease, {

@@ -68,7 +68,7 @@ if (!findPostgresBin()) {
     const first = await openStore(url);
     await first.ensure();
     await first.leases?.writeLease(
-      { name: "-", holder: "", token: 0n, start: 0n, expiry: 0n, pins: [] },
+      { name: "-", holder: "", token: 0n, newToken: false, start: 0n, expiry: 0n, pins: [] },
       undefined,
     );
     await first.close();

@@ -58,22 +58,32 @@ leaseConformance("sqlite", async () => {
   const path = join(dir, "clock.db");
   const first = new SqliteStore({ path, table: "lease_conf" });
   // The first lease write makes the lease and settings tables; the harness plants rows in them.
-  await first.leases.writeLease(
-    { name: "-", holder: "", token: 0n, start: 0n, expiry: 0n, pins: [] },
-    undefined,
-  );
-  await first.close();
+  const makeTables = () =>
+    first.leases.writeLease(
+      { name: "-", holder: "", token: 0n, newToken: false, start: 0n, expiry: 0n, pins: [] },
+      undefined,
+    );
+  await makeTables();
   const raw = new Database(path);
   raw.defaultSafeIntegers(true);
   return {
     open: async () => new SqliteStore({ path, table: "lease_conf" }),
     reset: async () => {
-      raw.prepare("DELETE FROM lease_conf").run();
-      raw.prepare("DELETE FROM lease_conf_leases").run();
-      raw.prepare("DELETE FROM lease_conf_settings").run();
+      await makeTables(); // again, if a test dropped one
+      raw.exec("DELETE FROM lease_conf; DELETE FROM lease_conf_settings");
+      raw.exec("DELETE FROM lease_conf_leases");
     },
     deleteClock: async () => {
       raw.prepare("DELETE FROM lease_conf WHERE id = 'g'").run();
+    },
+    deleteMaxStep: async () => {
+      raw.prepare("DELETE FROM lease_conf_settings WHERE name = 'maxStep'").run();
+    },
+    deleteLease: async (name) => {
+      raw.prepare("DELETE FROM lease_conf_leases WHERE name = ?").run(name);
+    },
+    dropLeases: async () => {
+      raw.exec("DROP TABLE lease_conf_leases");
     },
     plantCorruptLease: async (name) => {
       raw
@@ -88,6 +98,7 @@ leaseConformance("sqlite", async () => {
         .get(name),
     close: async () => {
       raw.close();
+      await first.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

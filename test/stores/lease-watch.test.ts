@@ -12,7 +12,7 @@ import { EtcdCluster, findEtcd } from "../helpers/etcd-server.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
 const TIMEOUT = { timeout: 30_000 };
-const fields = { holder: "alice", token: 1n, start: 0n, expiry: 5n, pins: [] };
+const fields = { holder: "alice", token: 1n, newToken: false, start: 0n, expiry: 5n, pins: [] };
 
 const seam = (store: ClockStore): LeaseStore => {
   assert.ok(store.leases?.watchLeases, `${store.kind} has no watchLeases`);
@@ -53,7 +53,7 @@ function watchTests(name: string, open: () => Promise<[ClockStore, ClockStore]>)
           const version = await seam(writer).writeLease({ ...fields, name: "job/1" }, undefined);
           await until("a notice of the write", () => w.state.notices > before);
           const next = w.state.notices;
-          await seam(writer).writeLease({ ...fields, name: "job/1", expiry: 6n }, version);
+          await seam(writer).writeLease({ ...fields, name: "job/1", expiry: 6n }, version?.version);
           await until("a notice of the second write", () => w.state.notices > next);
           w.stop();
           await w.ended; // an aborted signal ends the watch cleanly

@@ -12,7 +12,7 @@ import { prefixRange } from "../../src/stores/mongodb/decode.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
 const S = 1_000_000_000n;
-const fields = { holder: "alice", token: 1n, start: 0n, expiry: 5n, pins: [] };
+const fields = { holder: "alice", token: 1n, newToken: false, start: 0n, expiry: 5n, pins: [] };
 const seam = (store: ClockStore): LeaseStore => store.leases as LeaseStore;
 
 describe("mongodb leases on the replica-set double", () => {
@@ -40,7 +40,7 @@ describe("mongodb leases on the replica-set double", () => {
   test("each operation is one command, in the store's session", async () => {
     await store.ensure();
     const v = await seam(store).writeLease({ ...fields, name: "a" }, undefined);
-    await seam(store).writeLease({ ...fields, name: "a", expiry: 6n }, v);
+    await seam(store).writeLease({ ...fields, name: "a", expiry: 6n }, v?.version);
     await seam(store).readLease("a");
     await seam(store).listLeases("");
     await seam(store).ensureMaxStep(1n);

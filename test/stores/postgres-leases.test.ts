@@ -123,7 +123,7 @@ if (!findPostgresBin()) {
       n++;
       const seam = (await open()).leases;
       assert.ok(seam);
-      const fields = { name: "job", holder: "a", token: 1n, start: 0n, expiry: 5n, pins: ["p"] };
+      const fields = { name: "job", holder: "a", token: 1n, newToken: false, start: 0n, expiry: 5n, pins: ["p"] };
       const version = await seam.writeLease(fields, undefined);
       assert.equal(version, 1n);
       const read = await seam.readLease("job");

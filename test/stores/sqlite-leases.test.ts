@@ -73,7 +73,7 @@ describe("sqlite leases: tables and readers", () => {
       assert.match(err.message, /read-only/);
       return true;
     };
-    const fields = { name: "job", holder: "a", token: 1n, start: 0n, expiry: 5n, pins: [] };
+    const fields = { name: "job", holder: "a", token: 1n, newToken: false, start: 0n, expiry: 5n, pins: [] };
     await assert.rejects(reader.leases.writeLease(fields, undefined), refused);
     await assert.rejects(reader.leases.ensureMaxStep(S), refused);
     await assert.rejects(reader.leases.swapMaxStep(S, 2n * S), refused);
@@ -167,12 +167,12 @@ describe("sqlite leases: watch", { timeout: 20_000 }, () => {
     const other = opened(t, new SqliteStore({ path }));
     const ac = new AbortController();
     const watch = store.leases.watchLeases("", ac.signal)[Symbol.asyncIterator]();
-    const fields = { name: "w", holder: "a", token: 1n, start: 0n, expiry: 5n, pins: [] };
+    const fields = { name: "w", holder: "a", token: 1n, newToken: false, start: 0n, expiry: 5n, pins: [] };
     const first = nextNotice(watch);
     const v1 = await store.leases.writeLease(fields, undefined);
     await first;
     const second = nextNotice(watch);
-    await other.leases.writeLease({ ...fields, holder: "b" }, v1);
+    await other.leases.writeLease({ ...fields, holder: "b" }, v1?.version);
     await second;
     ac.abort();
     assert.equal((await watch.next()).done, true);

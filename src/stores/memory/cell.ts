@@ -9,6 +9,8 @@ export interface MemoryCell {
   /** Lease records by name, as stored (see RawLease). */
   readonly leases: Map<string, unknown>;
   leaseVersion: bigint;
+  /** The last fencing token handed out, for any name: new ones are greater. */
+  lastToken: bigint;
   readonly leaseListeners: Set<(name: string) => void>;
 }
 
@@ -19,6 +21,7 @@ export function newCell(): MemoryCell {
     maxStep: undefined,
     leases: new Map(),
     leaseVersion: 0n,
+    lastToken: 0n,
     leaseListeners: new Set(),
   };
 }

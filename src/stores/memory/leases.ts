@@ -1,10 +1,11 @@
 import { ClosedError } from "../../errors.js";
-import type { LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
+import type { LeaseRecord, LeaseStore, LeaseWrite } from "../../lease-store.js";
 import { latestValues } from "../../push.js";
 import {
   CLOCK_TIME,
   checkLease,
   checkStoredTime,
+  checkWrite,
   MAX_STEP,
   type RawLease,
   wrongType,
@@ -35,6 +36,21 @@ export class MemoryLeases implements LeaseStore {
     this.#watches = watches;
   }
 
+  readClock(signal?: AbortSignal) {
+    return this.#calls.run("readClock", signal, () => this.#context("readClock"));
+  }
+
+  advanceClock(old: bigint, next: bigint, maxStep: bigint, signal?: AbortSignal) {
+    return this.#calls.run("advanceClock", signal, () => {
+      const cell = this.#cell;
+      // A negative `old` can only match a corrupt record, which is never overwritten.
+      if (old < 0n || cell.value !== old || cell.maxStep !== maxStep) return false;
+      cell.value = next;
+      for (const listener of cell.listeners) listener(next);
+      return true;
+    });
+  }
+
   readLease(name: string, signal?: AbortSignal) {
     return this.#calls.run("readLease", signal, () => ({
       ...this.#context("readLease"),
@@ -52,15 +68,30 @@ export class MemoryLeases implements LeaseStore {
     }));
   }
 
-  writeLease(lease: LeaseFields, version: bigint | undefined, signal?: AbortSignal) {
+  writeLease(write: LeaseWrite, version: bigint | undefined, signal?: AbortSignal) {
     return this.#calls.run("writeLease", signal, () => {
-      const stored = this.#lease(lease.name, "writeLease"); // a corrupt record throws here
+      const cell = this.#cell;
+      checkWrite(write, KIND, "writeLease");
+      const stored = this.#lease(write.name, "writeLease"); // a corrupt record throws here
       if (stored?.version !== version) return undefined;
-      const next = ++this.#cell.leaseVersion;
-      const raw: RawLease = { ...lease, pins: [...lease.pins], version: next };
-      this.#cell.leases.set(lease.name, raw);
-      for (const listener of this.#cell.leaseListeners) listener(lease.name);
-      return next;
+      let token = write.token;
+      if (write.newToken) {
+        token = (write.token > cell.lastToken ? write.token : cell.lastToken) + 1n;
+        cell.lastToken = token;
+      }
+      const next = ++cell.leaseVersion;
+      const raw: RawLease = {
+        name: write.name,
+        holder: write.holder,
+        token,
+        start: write.start,
+        expiry: write.expiry,
+        pins: [...write.pins],
+        version: next,
+      };
+      cell.leases.set(write.name, raw);
+      for (const listener of cell.leaseListeners) listener(write.name);
+      return { version: next, token };
     });
   }
 

@@ -1,7 +1,8 @@
 /**
  * The SQL of the SQLite store's leases (./leases.ts), on three tables: the clock's
  * `<table>`, which holds the clock alone, `<table>_settings` (the cluster's maxStep, row
- * `maxStep`) and `<table>_leases` (one row per lease, pins as a JSON array of strings).
+ * `maxStep`, and the last fencing token handed out, row `token`) and `<table>_leases` (one
+ * row per lease, pins as a JSON array of strings).
  */
 
 /** Which of the three tables exist, for a read that must do without the others. */
@@ -11,7 +12,7 @@ export interface Present {
   readonly leases: boolean;
 }
 
-export type Read = "read" | "list" | "listAll";
+export type Read = "clock" | "read" | "list" | "listAll";
 
 const ALL: Present = { clock: true, settings: true, leases: true };
 const COLUMNS = "l.name, l.holder, l.token, l.start, l.expiry, l.pins, l.version";
@@ -33,7 +34,7 @@ export function readSql(t: Tables, kind: Read, present = ALL): string {
     ? `(SELECT value FROM ${t.settings} WHERE name = 'maxStep')`
     : "NULL";
   const context = `SELECT ${time} AS time, ${maxStep} AS max_step`;
-  if (!present.leases) return context;
+  if (kind === "clock" || !present.leases) return context;
   const join = `${context}, ${COLUMNS} FROM (SELECT 1) LEFT JOIN ${t.leases} AS l`;
   if (kind === "read") return `${join} ON l.name = ?`;
   if (kind === "list") return `${join} ON l.name >= ? AND l.name < ? ORDER BY l.name`;
@@ -52,6 +53,7 @@ export function leaseSql(table: string) {
     `EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '${name}' COLLATE NOCASE)`;
   return {
     tables: t,
+    clock: readSql(t, "clock"),
     read: readSql(t, "read"),
     list: readSql(t, "list"),
     listAll: readSql(t, "listAll"),
@@ -66,6 +68,17 @@ export function leaseSql(table: string) {
       VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING RETURNING version`,
     updateLease: `UPDATE ${t.leases} SET holder = ?, token = ?, start = ?, expiry = ?, pins = ?,
       version = version + 1 WHERE name = ? AND version = ? RETURNING version`,
+    // The clock's compare-and-swap for updaters, on the maxStep they read too: one statement
+    // in one write transaction, so no change of maxStep can come between the two.
+    advance: `UPDATE ${t.clock} SET time = ? WHERE id = 'g' AND time = ? AND typeof(time) = 'integer'
+      AND (SELECT value FROM ${t.settings} WHERE name = 'maxStep' AND typeof(value) = 'integer') = ?`,
+    // A new token: above the last one handed out and above the record's own.
+    nextToken: `UPDATE ${t.settings} SET value = max(value, ?) + 1 WHERE name = 'token'
+      RETURNING value`,
+    // The counter row gone (or never made): started again above every token still stored.
+    seedToken: `INSERT INTO ${t.settings} (name, value)
+      SELECT 'token', max(?, coalesce((SELECT max(token) FROM ${t.leases}), 0)) + 1
+      RETURNING value`,
     maxStep: `SELECT value FROM ${t.settings} WHERE name = 'maxStep'`,
     insertMaxStep: `INSERT INTO ${t.settings} (name, value) VALUES ('maxStep', ?)
       ON CONFLICT (name) DO NOTHING`,

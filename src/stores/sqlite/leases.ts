@@ -1,8 +1,8 @@
 import type Database from "better-sqlite3";
 import { describe, StoreError } from "../../errors.js";
-import type { LeaseFields, LeaseStore } from "../../lease-store.js";
+import type { LeaseStore, LeaseWritten, LeaseWrite } from "../../lease-store.js";
 import { readOnWake } from "../../push.js";
-import { CLOCK_TIME, checkStoredTime, MAX_STEP, wrongType } from "../../record.js";
+import { CLOCK_TIME, checkStoredTime, checkWrite, MAX_STEP, wrongType } from "../../record.js";
 import type { StoreCalls } from "../call.js";
 import { leaseRows, type Row, type RowDecoding } from "../lease-rows.js";
 import { prefixEnd } from "../prefix.js";
@@ -58,9 +58,43 @@ export class SqliteLeases implements LeaseStore {
   /** Grows at every commit this store makes or sees made by another connection. */
   #changes = 0n;
 
+  /** A lease write's transaction (better-sqlite3's BEGIN … COMMIT), made once. */
+  readonly #write: Database.Transaction<
+    (write: LeaseWrite, version: bigint | undefined, pins: string) => LeaseWritten | undefined
+  >;
+
   constructor(options: SqliteLeasesOptions) {
     this.#o = options;
     this.#sql = leaseSql(options.table);
+    this.#write = options.db.transaction((write, version, pins) =>
+      this.#writeOnce(write, version, pins),
+    );
+  }
+
+  readClock(signal?: AbortSignal) {
+    return this.#read("readClock", signal, () => {
+      const { leases: _none, ...context } = leaseRows(this.#rows("clock", []), "readClock", DECODING);
+      return context;
+    });
+  }
+
+  /**
+   * One UPDATE of the clock row whose condition reads the stored maxStep: SQLite runs it in
+   * one write transaction, so no change of maxStep can come between the two.
+   */
+  advanceClock(old: bigint, next: bigint, maxStep: bigint, signal?: AbortSignal) {
+    const { calls, busy } = this.#o;
+    return calls.run("advanceClock", signal, () => {
+      this.#writable("advanceClock");
+      // A negative `old` can only match a corrupt record, which is never overwritten.
+      if (old < 0n) return false;
+      return busy.run(
+        signal,
+        () =>
+          this.#tolerant(this.#sql.advance, (s) => s.run(next, old, maxStep).changes === 1) ??
+          false,
+      );
+    });
   }
 
   readLease(name: string, signal?: AbortSignal) {
@@ -80,30 +114,49 @@ export class SqliteLeases implements LeaseStore {
     });
   }
 
-  writeLease(lease: LeaseFields, version: bigint | undefined, signal?: AbortSignal) {
+  /**
+   * One IMMEDIATE transaction: a new token (where the holder changes) from the settings' row
+   * `token`, then the compare-and-swap of the lease's row. A table dropped under a running
+   * store is made again here, the token counter re-seeded above every token still stored.
+   */
+  writeLease(write: LeaseWrite, version: bigint | undefined, signal?: AbortSignal) {
     const { calls, busy } = this.#o;
     return calls.run("writeLease", signal, () => {
       this.#writable("writeLease");
-      const values = [
-        lease.holder,
-        lease.token,
-        lease.start,
-        lease.expiry,
-        JSON.stringify(lease.pins),
-        lease.name,
-      ];
+      checkWrite(write, KIND, "writeLease");
+      const pins = JSON.stringify(write.pins);
       return busy.run(signal, () => {
-        // The settings table too, so that a read of the lease is the one statement.
-        this.#createTables(true);
-        const written =
-          version === undefined
-            ? this.#statement(this.#sql.insertLease).get(...values)
-            : this.#statement(this.#sql.updateLease).get(...values, version);
-        if (written === undefined) return undefined;
-        this.#changes++;
-        return written as bigint;
+        let written: LeaseWritten | undefined;
+        try {
+          written = this.#write.immediate(write, version, pins);
+        } catch (err) {
+          if (!NO_TABLE.test(describe(err))) throw err;
+          this.#forgetTables(); // dropped under this store: made again, once
+          written = this.#write.immediate(write, version, pins);
+        }
+        if (written) this.#changes++;
+        return written;
       });
     });
+  }
+
+  /** The write's body, which #write runs in one transaction. */
+  #writeOnce(write: LeaseWrite, version: bigint | undefined, pins: string): LeaseWritten | undefined {
+    // The settings table too, so that a read of the lease is the one statement.
+    this.#createTables(true);
+    const token = write.newToken ? this.#nextToken(write.token) : write.token;
+    const values = [write.holder, token, write.start, write.expiry, pins, write.name];
+    const written =
+      version === undefined
+        ? this.#statement(this.#sql.insertLease).get(...values)
+        : this.#statement(this.#sql.updateLease).get(...values, version);
+    return written === undefined ? undefined : { version: written as bigint, token };
+  }
+
+  /** The next token above `floor` and every token handed out before. */
+  #nextToken(floor: bigint): bigint {
+    const next = this.#statement(this.#sql.nextToken).get(floor);
+    return (next ?? this.#statement(this.#sql.seedToken).get(floor)) as bigint;
   }
 
   ensureMaxStep(value: bigint, signal?: AbortSignal) {
@@ -208,6 +261,13 @@ export class SqliteLeases implements LeaseStore {
       this.#statements.set(text, statement);
     }
     return statement;
+  }
+
+  /** After a table was dropped under the store: made again, and every statement prepared anew. */
+  #forgetTables(): void {
+    this.#settingsMade = false;
+    this.#leasesMade = false;
+    this.#statements.clear();
   }
 
   /** The settings table, and the lease table too when `leases`; once each per store. */
