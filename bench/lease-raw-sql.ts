@@ -1,7 +1,7 @@
 /** The leases' raw baselines on SQLite and PostgreSQL: the stores' own statement texts. */
 import Database from "better-sqlite3";
 import pg from "pg";
-import { leaseStatements } from "../src/stores/postgres/leases.js";
+import { leaseStatements } from "../src/stores/postgres/lease-sql.js";
 import { leaseChannelName } from "../src/stores/postgres/names.js";
 import { leaseSql } from "../src/stores/sqlite/lease-sql.js";
 import { asyncOps, int, type RawLeases, type Read, syncOps } from "./lease-raw-ops.js";
@@ -43,18 +43,23 @@ export function postgresLeases(url: string, table: string, d: bigint): RawLeases
     clock: `"${table}"`,
     settings: `"${table}_settings"`,
     leases: `"${table}_leases"`,
+    tokens: `"${table}_tokens"`,
   });
   const channel = leaseChannelName(table);
+  // A claim's decision is the read token + 1; the store sends the read one, with newToken.
+  const tokens = new Map<string, bigint>();
   const ops = asyncOps(
     {
       read: async (name) => {
         const res = await pool.query({ name: "bench_raw_lease_read", text: read, values: [name] });
         const row = res.rows[0] as Record<string, unknown>;
+        const token = int(row.token);
+        tokens.set(name, token);
         return {
           time: int(row.time),
           lease: {
             holder: row.holder as string,
-            token: int(row.token),
+            token,
             start: int(row.start),
             expiry: int(row.expiry),
             pins: row.pins,
@@ -63,11 +68,14 @@ export function postgresLeases(url: string, table: string, d: bigint): RawLeases
         };
       },
       write: async (name, f, version) => {
-        const values = [name, f.holder, `${f.token}`, `${f.start}`, `${f.expiry}`, f.pins];
+        const read = tokens.get(name) ?? f.token;
+        const newToken = f.token !== read;
+        const token = `${newToken ? read : f.token}`;
+        const values = [name, f.holder, token, `${f.start}`, `${f.expiry}`, f.pins, channel];
         const res = await pool.query({
           name: "bench_raw_lease_update",
           text: update,
-          values: [...values, channel, `${version}`],
+          values: [...values, newToken, `${version}`],
         });
         return res.rowCount === 1;
       },
@@ -76,7 +84,7 @@ export function postgresLeases(url: string, table: string, d: bigint): RawLeases
   );
   return {
     sends:
-      "the store's statements as named prepared statements on a pg.Pool: one SELECT of the clock and maxStep (scalar subqueries) LEFT JOIN the lease, then UPDATE … WHERE name = $1 AND version = $8 RETURNING version, pg_notify(…)",
+      "the store's statements as named prepared statements on a pg.Pool: one SELECT of the clock and maxStep (scalar subqueries) LEFT JOIN the lease, then UPDATE … WHERE name = $1 AND version = $9 RETURNING version, token, pg_notify(…) (a claim's token from the sequence)",
     ...ops,
     close: () => pool.end(),
   };

@@ -10,6 +10,7 @@
  */
 import { Etcd3 } from "etcd3";
 import { Long, MongoClient, ReadPreference } from "mongodb";
+import { TOKEN_IS_REVISION } from "../src/stores/etcd/values.js";
 import { asyncOps, int, memoryLeases, type RawLeases } from "./lease-raw-ops.js";
 import { postgresLeases, sqliteLeases } from "./lease-raw-sql.js";
 import type { Driver } from "./targets.js";
@@ -17,13 +18,17 @@ import type { Driver } from "./targets.js";
 export { RAW_CLAIM, RAW_EXTEND, RAW_HOLDER, type RawLeases } from "./lease-raw-ops.js";
 
 const ID = "g";
-const MAX_STEP_ID = "maxStep";
 
-/** etcd3 with its default options: a compare-free txn of three ranges, then a txn on the mod revision. */
+/**
+ * etcd3 with its default options: a compare-free txn of three ranges, then a txn on the mod
+ * revision. As the store, a claim's new token is the write's revision, stored as the marker.
+ */
 function etcdLeases(endpoints: readonly string[], key: string, d: bigint): RawLeases {
   const client = new Etcd3({ hosts: endpoints.map((h) => `http://${h}`) });
   const prefix = `${key}/leases/`;
   const ranges = [key, `${key}/maxStep`].map((k) => ({ request_range: { key: Buffer.from(k) } }));
+  /** The token each lease was read with: a write of another one is a claim's, a new token. */
+  const tokens = new Map<string, bigint>();
   const ops = asyncOps(
     {
       read: async (name) => {
@@ -33,11 +38,13 @@ function etcdLeases(endpoints: readonly string[], key: string, d: bigint): RawLe
         const lease = kv(2);
         if (!lease) throw new Error(`no lease ${name}`);
         const v = JSON.parse(lease.value.toString()) as Record<string, unknown>;
+        const token = int(v.token === TOKEN_IS_REVISION ? lease.mod_revision : v.token);
+        tokens.set(name, token);
         return {
           time: int(kv(0)?.value.toString()),
           lease: {
             holder: v.holder as string,
-            token: int(v.token),
+            token,
             start: int(v.start),
             expiry: int(v.expiry),
             pins: v.pins,
@@ -48,7 +55,7 @@ function etcdLeases(endpoints: readonly string[], key: string, d: bigint): RawLe
       write: async (name, f, version) => {
         const value = JSON.stringify({
           holder: f.holder,
-          token: `${f.token}`,
+          token: f.token === tokens.get(name) ? `${f.token}` : TOKEN_IS_REVISION,
           start: `${f.start}`,
           expiry: `${f.expiry}`,
           pins: f.pins,
@@ -65,13 +72,17 @@ function etcdLeases(endpoints: readonly string[], key: string, d: bigint): RawLe
   );
   return {
     sends:
-      "etcd3, default options: one txn without a compare reading the clock, maxStep and lease keys, then a txn: if the lease's mod revision is the one read, put its JSON",
+      "etcd3, default options: one txn without a compare reading the clock, maxStep and lease keys, then a txn: if the lease's mod revision is the one read, put its JSON (a claim's token the marker for the txn's revision)",
     ...ops,
     close: async () => client.close(),
   };
 }
 
-/** The official driver: the store's aggregate and updateOne, in a causally consistent session. */
+/**
+ * The official driver: the store's aggregate and updateOne, in a causally consistent session;
+ * a claim's new token first, by the store's findAndModify on the counter in the clock
+ * document.
+ */
 async function mongoLeases(
   uri: string,
   database: string,
@@ -82,24 +93,40 @@ async function mongoLeases(
   await client.connect();
   const session = client.startSession({ causalConsistency: true });
   const db = client.db(database);
-  const clock = db.collection<{ _id: string }>(collection);
+  const clock = db.collection<{ _id: string; lastToken?: Long }>(collection);
   const leases = db.collection<{ _id: string }>(`${collection}_leases`);
   const leaseFields: Record<string, unknown> = { holder: 1, pins: 1 };
   for (const f of ["token", "start", "expiry", "version"])
     Object.assign(leaseFields, { [f]: 1, [`${f}Type`]: { $type: `$${f}` } });
+  const writeConcern = { w: "majority" as const };
+  /** The token each lease was read with: a write of another one is a claim's, a new token. */
+  const tokens = new Map<string, bigint>();
+  /** The store's new token (src/stores/mongodb/tokens.ts), the counter being at or above the read one. */
+  const newToken = async (floor: bigint): Promise<bigint> => {
+    const doc = await clock.findOneAndUpdate(
+      { _id: ID, lastToken: { $gte: Long.fromBigInt(floor), $type: ["long", "int"] } } as never,
+      { $inc: { lastToken: Long.ONE } },
+      {
+        returnDocument: "after",
+        projection: { _id: 0, lastToken: 1, lastTokenType: { $type: "$lastToken" } },
+        writeConcern,
+        session,
+      },
+    );
+    if (!doc) throw new Error("raw baseline: no token counter at or above the lease's token");
+    return int(doc.lastToken);
+  };
   const ops = asyncOps(
     {
       read: async (name) => {
         const pipeline = [
           { $match: { _id: ID } },
-          { $project: { time: 1, timeType: { $type: "$time" } } },
           {
-            $unionWith: {
-              coll: `${collection}_settings`,
-              pipeline: [
-                { $match: { _id: MAX_STEP_ID } },
-                { $project: { value: 1, valueType: { $type: "$value" } } },
-              ],
+            $project: {
+              time: 1,
+              timeType: { $type: "$time" },
+              maxStep: 1,
+              maxStepType: { $type: "$maxStep" },
             },
           },
           {
@@ -116,13 +143,15 @@ async function mongoLeases(
             session,
           })
           .toArray();
-        const doc = (id: string) => docs.find((x) => x._id === id) as Record<string, unknown>;
-        const l = doc(name);
+        const l = docs.find((x) => "versionType" in x) as Record<string, unknown>;
+        const c = docs.find((x) => !("versionType" in x)) as Record<string, unknown>;
+        const token = int(l.token);
+        tokens.set(name, token);
         return {
-          time: int(doc(ID).time),
+          time: int(c.time),
           lease: {
             holder: l.holder as string,
-            token: int(l.token),
+            token,
             start: int(l.start),
             expiry: int(l.expiry),
             pins: l.pins,
@@ -131,19 +160,21 @@ async function mongoLeases(
         };
       },
       write: async (name, f, version) => {
+        const read = tokens.get(name) ?? f.token;
+        const token = f.token === read ? f.token : await newToken(read);
         const res = await leases.updateOne(
           { _id: name, version: { $eq: Long.fromBigInt(version), $type: "long" } } as never,
           {
             $set: {
               holder: f.holder,
               pins: f.pins,
-              token: Long.fromBigInt(f.token),
+              token: Long.fromBigInt(token),
               start: Long.fromBigInt(f.start),
               expiry: Long.fromBigInt(f.expiry),
               version: Long.fromBigInt(version + 1n),
             },
           },
-          { writeConcern: { w: "majority" }, session },
+          { writeConcern, session },
         );
         return res.matchedCount === 1;
       },
@@ -152,7 +183,7 @@ async function mongoLeases(
   );
   return {
     sends:
-      "the official driver in a causally consistent session, as the store: the store's aggregate ($match of the clock document, $unionWith the maxStep document and the lease) with majority read concern, then updateOne({ _id, version }, { $set }) with w: majority",
+      "the official driver in a causally consistent session, as the store: the store's aggregate ($match of the clock document with its time and maxStep, $unionWith the lease) with majority read concern, then, for a claim, findAndModify $inc of the token counter in the clock document, then updateOne({ _id, version }, { $set }) with w: majority",
     ...ops,
     close: async () => {
       await session.endSession();

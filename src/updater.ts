@@ -58,7 +58,12 @@ export class Updater {
   #closed = false;
   #failure: { cause: unknown } | undefined;
 
-  private constructor(store: ClockStore, view: View, defaultMaxStep: bigint, onClose: UpdaterOptions["onClose"]) {
+  private constructor(
+    store: ClockStore,
+    view: View,
+    defaultMaxStep: bigint,
+    onClose: UpdaterOptions["onClose"],
+  ) {
     this.#store = store;
     this.#view = view;
     this.#defaultMaxStep = defaultMaxStep;

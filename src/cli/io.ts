@@ -20,6 +20,8 @@ export interface Io {
   env: NodeJS.ProcessEnv;
   /** Whether stdout is a terminal: `run` then draws a status line and readable logs. */
   tty?: boolean;
+  /** Whether stderr is a terminal: `lock` then says when it waits and acquires. */
+  errTty?: boolean;
   /** Writes to stdout without a newline (a status line redrawn in place). */
   write?: (text: string) => void;
   /** The terminal's width in columns, when stdout is one. */
@@ -45,6 +47,7 @@ export function processIo(): Io {
     err: (line) => process.stderr.write(`${line}\n`),
     env: process.env,
     tty: process.stdout.isTTY === true,
+    errTty: process.stderr.isTTY === true,
     write,
     columns: () => process.stdout.columns,
     closed: closed.signal,

@@ -1,27 +1,69 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { hostname } from "node:os";
+import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
-import { Backoff } from "../backoff.js";
-import { formatDuration, toNanoseconds } from "../duration.js";
+import { toNanoseconds } from "../duration.js";
 import { ConfigError, LeaseHeldError, LeaseLostError, StoreError } from "../errors.js";
+import {
+  acquire,
+  type HoldSchedule,
+  holdSchedule,
+  keep,
+  type ScheduleNames,
+} from "../leases/hold.js";
+import { uniqueHolder } from "../leases/holder.js";
+import type { LeaseInfo } from "../leases/info.js";
 import type { Lease } from "../leases/lease.js";
 import { Leases } from "../leases/leases.js";
 import { DEFAULT_STORE_URL, openStore } from "../open.js";
-import { sleep } from "../sleep.js";
 import { earlier } from "../time.js";
-import type { UpdaterWorker } from "../worker.js";
 import { monotonicClock } from "../worker-clock.js";
+import { startGuardian } from "./guardian-handle.js";
 import { EXIT, ExitWith, type Io, storeUrl } from "./io.js";
+import { type Job, signalExitCode, startJob, takeForeground, unrunnable } from "./process-group.js";
 
 interface LockOptions {
   ttl: string;
+  renewEvery?: string;
+  grace?: string;
   holder?: string;
-  wait?: boolean;
-  grace: string;
+  wait: boolean;
+  timeout?: string;
   clock: boolean;
+  verbose?: boolean;
 }
 
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+/** lock's flags for the schedule's fields, so that a refusal names what the user typed. */
+const NAMES: ScheduleNames = {
+  duration: "--ttl",
+  renewEvery: "--renew-every",
+  retryDelay: "--retry-delay",
+  grace: "--grace",
+};
+
+/** --grace by default: a quarter of what a claim can count on, at most 5 s. */
+const defaultGrace = (usable: bigint) =>
+  usable / 4n < 5_000_000_000n ? usable / 4n : 5_000_000_000n;
+
+/**
+ * Every signal that ends a process by default and can be caught: `lock` passes them on to
+ * its command's group instead of dying and orphaning it. (SIGKILL cannot be caught: the
+ * guardian stops the command then.)
+ */
+const FORWARDED = (
+  [
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGTERM",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGALRM",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGPWR",
+  ] as const
+).filter((s) => s in osConstants.signals);
 
 /**
  * `globalclock lock <name> -- <command> [args…]`: runs a command while holding a lease, as
@@ -35,149 +77,223 @@ export function registerLock(program: Command, io: Io): void {
     )
     .argument("<name>", "the lease")
     .argument("<command...>", "the command and its arguments, after --")
-    .option("--ttl <duration>", "the lease's duration, renewed every third of it", "10s")
-    .option("--holder <id>", "who holds it (default: host name and process id)")
-    .option("--wait", "wait until the lease is free, instead of exiting 4 at once")
-    .option("--grace <duration>", "from SIGTERM to SIGKILL when the lease cannot be kept", "5s")
+    .option("--ttl <duration>", "the lease's duration (at least 3 × the cluster's maxStep)", "10s")
+    .option(
+      "--renew-every <duration>",
+      "how often to renew (default: a third of what a claim can count on)",
+    )
+    .option(
+      "--grace <duration>",
+      "from SIGTERM to SIGKILL before the deadline (default: a quarter of what a claim can count on, at most 5s)",
+    )
+    .option("--holder <id>", "who holds it (default: host, process id and a random part)")
+    .option("-w, --wait", "wait until the lease is free (the default)")
+    .option("-n, --no-wait", "exit 4 at once if another holds the lease")
+    .option("--timeout <duration>", "give up waiting after this long: exit 4")
     .option("--no-clock", "run no updater worker here (some other process keeps global time)")
+    .option("--verbose", "say on stderr when it waits and when it acquires (always on a terminal)")
     .action(async (name: string, command: string[], opts: LockOptions, cmd: Command) => {
-      const ttl = toNanoseconds(opts.ttl, "--ttl");
-      const grace = toNanoseconds(opts.grace, "--grace");
-      if (grace * 2n > ttl) {
-        throw new ConfigError(
-          "--grace",
-          `--grace (${opts.grace}) must be at most half of --ttl (${opts.ttl}): the command gets SIGTERM that long before the deadline`,
+      // Everything the user typed is checked before the store is opened.
+      toNanoseconds(opts.ttl, "--ttl");
+      if (opts.renewEvery !== undefined) toNanoseconds(opts.renewEvery, "--renew-every");
+      if (opts.grace !== undefined) toNanoseconds(opts.grace, "--grace");
+      const timeout =
+        opts.timeout === undefined ? undefined : toNanoseconds(opts.timeout, "--timeout");
+      const file = command[0] ?? "";
+      if (file === "")
+        throw new ConfigError("command", "missing command: lock <name> -- <command> [args…]");
+      const why = unrunnable(file, process.env);
+      if (why) {
+        io.err(
+          `globalclock: ${file}: ${why === "not found" ? "command not found" : "permission denied (not executable)"}`,
         );
+        throw new ExitWith(why === "not found" ? 127 : 126);
       }
-      const holder = opts.holder ?? `${hostname()}:${process.pid}`;
-      const code = await lock(storeUrl(cmd, io) ?? DEFAULT_STORE_URL, name, holder, command, {
-        ttl,
-        grace,
-        wait: opts.wait ?? false,
-        clock: opts.clock,
+      const say = (line: string) => {
+        if (opts.verbose || io.errTty) io.err(`globalclock: ${line}`);
+      };
+      const code = await lock(storeUrl(cmd, io) ?? DEFAULT_STORE_URL, name, command, {
+        options: opts,
+        holder: opts.holder ?? uniqueHolder(),
+        timeout,
         io,
+        say,
       });
       if (code !== EXIT.ok) throw new ExitWith(code);
     });
 }
 
 interface Plan {
-  ttl: bigint;
-  grace: bigint;
-  wait: boolean;
-  clock: boolean;
+  options: LockOptions;
+  holder: string;
+  timeout: bigint | undefined;
   io: Io;
+  say: (line: string) => void;
 }
 
-async function lock(
-  url: string,
-  name: string,
-  holder: string,
-  command: string[],
-  plan: Plan,
-): Promise<number> {
+async function lock(url: string, name: string, command: string[], plan: Plan): Promise<number> {
+  const { options } = plan;
   const store = await openStore(url);
-  let worker: UpdaterWorker | undefined;
   try {
     const leases = new Leases(store);
     // A stand-by while another process keeps global time; it takes over when the clock
     // stalls, so a dead holder's lease expires even with no `run` daemon anywhere.
-    if (plan.clock) worker = await leases.keepTime();
-    const lease = await acquire(leases, name, holder, plan);
-    if (!lease) return EXIT.lease;
-    return await runHolding(lease, command, plan);
+    const worker = options.clock ? await leases.keepTime() : undefined;
+    try {
+      const waiting =
+        plan.timeout === undefined
+          ? undefined
+          : AbortSignal.timeout(Number(plan.timeout / 1_000_000n));
+      const hold = { duration: options.ttl, renewEvery: options.renewEvery, grace: options.grace };
+      // The whole schedule, checked against the cluster's maxStep before anything is claimed.
+      holdSchedule(
+        hold,
+        await retrying(() => leases.maxStep(), options.wait, waiting),
+        defaultGrace,
+        NAMES,
+      );
+      const lease = await acquireOrReport(leases, name, plan, waiting);
+      if (!lease) return EXIT.lease;
+      plan.say(`acquired lease ${name}, fencing token ${lease.token}`);
+      let schedule: HoldSchedule;
+      try {
+        schedule = holdSchedule(hold, lease.maxStep, defaultGrace, NAMES); // maxStep may have changed
+      } catch (err) {
+        await lease.release().catch(() => {});
+        throw err;
+      }
+      return await runHolding(lease, schedule, command, plan);
+    } finally {
+      await worker?.stop();
+    }
   } finally {
-    await worker?.stop();
     await store.close();
   }
 }
 
-/**
- * Claims the lease. With --wait, waits until it is free and tries again, and rides out
- * store errors that may mend (a restarting server, a database locked for a while).
- */
-async function acquire(
+/** The lease, or undefined (said on stderr) when another holds it and lock does not wait, or waited too long. */
+async function acquireOrReport(
   leases: Leases,
   name: string,
-  holder: string,
   plan: Plan,
+  waiting: AbortSignal | undefined,
 ): Promise<Lease | undefined> {
-  const backoff = new Backoff(100, 2000);
-  for (;;) {
+  let last: LeaseInfo | undefined;
+  try {
+    return await acquire(leases, name, plan.holder, toNanoseconds(plan.options.ttl, "--ttl"), {
+      wait: plan.options.wait,
+      signal: waiting,
+      onWaiting: (held) => {
+        if (!held || (held.holder === last?.holder && held.token === last.token)) return;
+        last = held;
+        plan.say(`waiting for lease ${name}, held by ${held.holder} (token ${held.token})`);
+      },
+      retryDelay: 100_000_000n,
+      maxRetryDelay: 2_000_000_000n,
+    });
+  } catch (err) {
+    if (err instanceof LeaseHeldError) {
+      plan.io.err(`globalclock: ${err.message}`);
+      return undefined;
+    }
+    if (waiting?.aborted && err === waiting.reason) {
+      const who = last ? `, held by ${last.holder} (token ${last.token})` : "";
+      plan.io.err(
+        `globalclock: gave up waiting for lease ${name} after ${plan.options.timeout}${who}`,
+      );
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** `fn`, tried again after errors that may mend while lock is willing to wait. */
+async function retrying<T>(
+  fn: () => Promise<T>,
+  wait: boolean,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  for (let pause = 100; ; pause = Math.min(pause * 2, 2000)) {
     try {
-      return await leases.claim(name, holder, plan.ttl);
+      return await fn();
     } catch (err) {
-      if (plan.wait && err instanceof StoreError && err.retryable) {
-        await sleep(backoff.next());
-        continue;
-      }
-      if (!(err instanceof LeaseHeldError)) throw err;
-      if (!plan.wait) {
-        plan.io.err(`globalclock: ${err.message}`);
-        return undefined;
-      }
-      backoff.reset();
-      await leases.waitUntilExpired(name).catch((e: unknown) => {
-        if (!(e instanceof StoreError && e.retryable)) throw e;
-      });
+      if (!(wait && err instanceof StoreError && err.retryable)) throw err;
+      if (!(await monotonicClock.sleep(BigInt(pause) * 1_000_000n, signal ?? NEVER)))
+        throw signal?.reason;
     }
   }
 }
 
 /**
- * Runs the command in a process group of its own and keeps the lease: renews every third
- * of the ttl; when it cannot, sends SIGTERM to the group `grace` before the deadline and
- * SIGKILL at it (at once when the lease is lost outright), then exits 4. Otherwise exits
- * with the command's code and releases the lease.
+ * Runs the command as a job of its own under the guardian, and keeps the lease. The
+ * guardian stops the job's group at the deadline (SIGTERM `grace` before it, SIGKILL at it)
+ * unless a renewal moved it, whatever lock is doing. When the command exits, what is left
+ * of its group is stopped before the lease is released. Exits with the command's code, or 4
+ * if the lease was lost.
  */
-async function runHolding(lease: Lease, command: string[], plan: Plan): Promise<number> {
-  const [file, ...args] = command as [string, ...string[]];
-  // The handlers come first: the command may run, and be seen running, before the line
-  // after spawn() does. A signal that comes before the command exists is passed on to it.
-  let child: ChildProcess | undefined;
+async function runHolding(
+  lease: Lease,
+  schedule: HoldSchedule,
+  command: string[],
+  plan: Plan,
+): Promise<number> {
+  const guardian = await startGuardian();
+  // The handlers come first: a signal that comes before the command runs is passed on once it does.
+  let job: Job | undefined;
   let early: NodeJS.Signals | undefined;
+  let running = false;
   const forward = (signal: NodeJS.Signals) => {
-    if (child) killGroup(child, signal);
+    if (job && running) signalGroupOf(job, signal);
     else early = signal;
   };
   for (const s of FORWARDED) process.on(s, forward);
-  try {
-    child = spawn(file, args, {
-      stdio: "inherit",
-      detached: true, // its own process group, so that the whole of it can be stopped
-      env: {
-        ...process.env,
-        GLOBALCLOCK_LEASE: lease.name,
-        GLOBALCLOCK_HOLDER: lease.holder,
-        GLOBALCLOCK_FENCING_TOKEN: lease.token.toString(),
-      },
-    });
-  } catch (err) {
-    for (const s of FORWARDED) process.off(s, forward);
-    throw err;
-  }
-  const running = child;
-  if (early) killGroup(running, early);
-  const exited = new Promise<number>((resolve, reject) => {
-    running.once("error", reject);
-    running.once("exit", (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
-  });
   const done = new AbortController();
-  let lost = false;
-  const keeping = keep(
-    lease,
-    plan,
-    done.signal,
-    (why) => {
-      lost = true;
-      plan.io.err(`globalclock: lease ${lease.name}: ${why}; stopping the command`);
-    },
-    running,
-  );
   try {
+    job = startJob(command, {
+      ...process.env,
+      GLOBALCLOCK_LEASE: lease.name,
+      GLOBALCLOCK_HOLDER: lease.holder,
+      GLOBALCLOCK_FENCING_TOKEN: lease.token.toString(),
+    });
+    const child = job.child;
+    const exited = new Promise<number>((resolve) => {
+      child.once("error", (err: NodeJS.ErrnoException) => {
+        plan.io.err(`globalclock: ${command[0]}: ${err.message}`);
+        resolve(err.code === "ENOENT" ? 127 : 126);
+      });
+      child.once("exit", (code, signal) => resolve(code ?? (signal ? signalExitCode(signal) : 1)));
+    });
+    await guardian.arm(job.group, schedule.grace);
+    guardian.deadline(lease.deadline - schedule.grace, lease.deadline);
+    job.go();
+    running = true;
+    if (early) signalGroupOf(job, early);
+    const kept = keep(lease, schedule, {
+      clock: monotonicClock,
+      signal: AbortSignal.any([done.signal, guardian.lost]),
+      onRenewed: (l) => guardian.deadline(l.deadline - schedule.grace, l.deadline),
+    });
+    const first = await Promise.race([exited.then(() => undefined), kept]);
+    let lost = false;
+    let stopped: Promise<void> | undefined;
+    if (first instanceof LeaseLostError || guardian.lost.aborted) {
+      lost = true;
+      const why = guardian.lost.aborted ? String(guardian.lost.reason) : first?.message;
+      plan.io.err(`globalclock: lease ${lease.name}: ${why}; stopping the command`);
+      // Lost outright (taken, released, its record deleted): at once; after the deadline the
+      // guardian has stopped it already.
+      if (guardian.lost.aborted) signalGroupOf(job, "SIGKILL");
+      else stopped = guardian.stop(monotonicClock.now());
+    }
     const code = await exited;
     done.abort();
-    await keeping;
+    await kept;
+    // What is left of the group (a background job, a member that ignored SIGTERM) is stopped
+    // before the lease is released: nothing lock started may outlive it.
+    const now = monotonicClock.now();
+    const soon = earlier(now + schedule.grace, lease.deadline);
+    if (!guardian.lost.aborted) await (stopped ?? guardian.stop(soon));
+    if (job.foreground) takeForeground();
     if (lost) return EXIT.lease;
     await lease.release().catch((err: unknown) => {
       if (!(err instanceof LeaseLostError)) throw err;
@@ -185,67 +301,17 @@ async function runHolding(lease: Lease, command: string[], plan: Plan): Promise<
     return code;
   } finally {
     done.abort();
+    guardian.done();
     for (const s of FORWARDED) process.off(s, forward);
   }
 }
 
-/** Renews the lease until `done`; when it cannot be kept, stops the command in time. */
-async function keep(
-  lease: Lease,
-  plan: Plan,
-  done: AbortSignal,
-  onLost: (why: string) => void,
-  child: ChildProcess,
-): Promise<void> {
-  const clock = monotonicClock;
-  const every = plan.ttl / 3n;
-  let next = clock.now() + every;
-  while (!done.aborted) {
-    const termAt = lease.deadline - plan.grace;
-    const wake = earlier(next, termAt);
-    const wait = wake - clock.now();
-    if (wait > 0n && !(await clock.sleep(wait, done))) return;
-    if (clock.now() >= lease.deadline - plan.grace) {
-      onLost(
-        `not renewed in time (the last renewals failed); ${formatDuration(plan.grace)} before its deadline`,
-      );
-      break;
-    }
-    try {
-      await lease.extend(plan.ttl, done);
-      next = clock.now() + every;
-    } catch (err) {
-      if (done.aborted) return;
-      if (err instanceof LeaseLostError) {
-        onLost(err.message);
-        break;
-      }
-      next = clock.now() + plan.ttl / 20n; // no answer: try again soon, until termAt
-    }
-  }
-  if (done.aborted) return;
-  killGroup(child, "SIGTERM");
-  const left = lease.deadline - clock.now();
-  const until = earlier(left, plan.grace);
-  if (until > 0n) await sleep(Number(until) / 1e6, done);
-  if (!done.aborted) killGroup(child, "SIGKILL");
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+function signalGroupOf(job: Job, signal: NodeJS.Signals): void {
   try {
-    process.kill(-child.pid, signal);
+    process.kill(-job.group, signal);
   } catch {
     // the group is gone already
   }
 }
 
-function signalNumber(signal: NodeJS.Signals | null): number {
-  const numbers: Partial<Record<NodeJS.Signals, number>> = {
-    SIGHUP: 1,
-    SIGINT: 2,
-    SIGKILL: 9,
-    SIGTERM: 15,
-  };
-  return (signal && numbers[signal]) || 0;
-}
+const NEVER = new AbortController().signal;

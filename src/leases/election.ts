@@ -1,21 +1,13 @@
 import { type DurationInput, toNanoseconds } from "../duration.js";
-import { ConfigError, LeaseHeldError, LeaseLostError } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import { latestValues } from "../push.js";
-import type { WorkerClock } from "../worker-clock.js";
+import { acquire, type Claimer, type HoldSchedule, holdSchedule, keep } from "./hold.js";
 import type { LeaseInfo } from "./info.js";
 import type { Lease } from "./lease.js";
 import { checkLeaseText } from "./validate.js";
 
 /** What a campaign needs of Leases. */
-export interface CampaignLeases {
-  readonly clock: WorkerClock;
-  claim(
-    name: string,
-    holder: string,
-    duration: DurationInput,
-    options?: { signal?: AbortSignal },
-  ): Promise<Lease>;
-  waitUntilExpired(name: string, options?: { signal?: AbortSignal }): Promise<unknown>;
+export interface CampaignLeases extends Claimer {
   keepTime?(options: { signal?: AbortSignal }): Promise<{ stop(): Promise<void> }>;
 }
 
@@ -24,9 +16,14 @@ export interface CampaignOptions {
   holder: string;
   /** The lease's duration (global time); at least 3 × the cluster's maxStep. */
   duration: DurationInput;
-  /** How often the leader extends the lease. Default a third of `duration`. */
+  /**
+   * How often the leader extends the lease. Default a third of what a claim can count on
+   * (`duration` less the cluster's maxStep and clock drift), at most a third of `duration`.
+   * It must leave time for a second attempt before the deadline: checked against the
+   * cluster's maxStep at every claim (a ConfigError stops the campaign).
+   */
   renewEvery?: DurationInput;
-  /** First pause after a store error; doubles up to `duration`. Default 100 ms. */
+  /** First pause after a store error; doubles (up to `duration` while claiming, half of renewEvery while renewing). Default 100 ms. */
   retryDelay?: DurationInput;
   /** Stops the campaign (releasing the lease if held). */
   signal?: AbortSignal;
@@ -61,8 +58,8 @@ export class Campaign implements AsyncIterable<ElectionState> {
   readonly name: string;
   readonly holder: string;
   readonly #leases: CampaignLeases;
+  readonly #options: CampaignOptions;
   readonly #duration: bigint;
-  readonly #renewEvery: bigint;
   readonly #retryDelay: bigint;
   readonly #stop = new AbortController();
   readonly #listeners = new Set<(state: ElectionState) => void>();
@@ -70,23 +67,23 @@ export class Campaign implements AsyncIterable<ElectionState> {
   #failure: { err: unknown } | undefined;
   readonly #done: Promise<void>;
   #state: ElectionState = Object.freeze({ role: "follower", leader: undefined });
-  #failures = 0;
   readonly #keepTime: boolean;
 
   constructor(leases: CampaignLeases, name: string, options: CampaignOptions) {
     this.#leases = leases;
     this.name = checkLeaseText("name", name);
     this.holder = checkLeaseText("holder", options.holder);
+    this.#options = options;
     this.#duration = toNanoseconds(options.duration, "duration");
-    this.#renewEvery =
-      options.renewEvery === undefined
-        ? this.#duration / 3n
-        : toNanoseconds(options.renewEvery, "renewEvery");
-    if (this.#renewEvery <= 0n || this.#renewEvery >= this.#duration) {
-      throw new ConfigError(
-        "renewEvery",
-        "renewEvery must be greater than 0 and less than duration",
-      );
+    // What needs no maxStep is checked at once; the rest at every claim (holdSchedule).
+    if (options.renewEvery !== undefined) {
+      const renewEvery = toNanoseconds(options.renewEvery, "renewEvery");
+      if (renewEvery <= 0n || renewEvery >= this.#duration) {
+        throw new ConfigError(
+          "renewEvery",
+          "renewEvery must be greater than 0 and less than duration",
+        );
+      }
     }
     this.#keepTime = options.keepTime ?? true;
     this.#retryDelay = toNanoseconds(options.retryDelay ?? 100, "retryDelay");
@@ -139,6 +136,8 @@ export class Campaign implements AsyncIterable<ElectionState> {
 
   async #run(): Promise<void> {
     const stop = this.#stop.signal;
+    // The worker retries store errors by itself: a store that is down at the start delays
+    // the campaign, it does not end it.
     const worker = this.#keepTime ? await this.#leases.keepTime?.({ signal: stop }) : undefined;
     try {
       await this.#campaign(stop);
@@ -147,28 +146,40 @@ export class Campaign implements AsyncIterable<ElectionState> {
     }
   }
 
+  /**
+   * Claims (waiting as a follower while another leads), leads until the lease is lost or its
+   * deadline passes, and claims again. Every error but a ConfigError (a duration or schedule
+   * the cluster's maxStep forbids) is tried again: the outcome of a failed claim is unknown,
+   * so the candidate is a follower meanwhile.
+   */
   async #campaign(stop: AbortSignal): Promise<void> {
-    const clock = this.#leases.clock;
     while (!stop.aborted) {
       let lease: Lease;
       try {
-        lease = await this.#leases.claim(this.name, this.holder, this.#duration, { signal: stop });
+        lease = await acquire(this.#leases, this.name, this.holder, this.#duration, {
+          wait: true,
+          signal: stop,
+          onWaiting: (leader) => this.#follow(leader),
+          retry: (err) => !(err instanceof ConfigError),
+          retryDelay: this.#retryDelay,
+          maxRetryDelay: this.#duration,
+        });
       } catch (err) {
         if (stop.aborted) break;
-        if (err instanceof LeaseHeldError) {
-          this.#failures = 0;
-          this.#set({ role: "follower", leader: heldBy(err) });
-          await this.#leases.waitUntilExpired(this.name, { signal: stop }).catch(() => {});
-        } else if (err instanceof ConfigError) {
-          throw err; // a duration the cluster's maxStep does not allow
-        } else {
-          await clock.sleep(this.#backoff(), stop); // unknown outcome: not leader
-        }
-        continue;
+        throw err;
       }
-      this.#failures = 0;
+      let schedule: HoldSchedule;
+      try {
+        schedule = holdSchedule(
+          { ...this.#options, duration: this.#duration, retryDelay: this.#retryDelay },
+          lease.maxStep,
+        );
+      } catch (err) {
+        await lease.release().catch(() => {});
+        throw err;
+      }
       this.#set({ role: "leader", lease });
-      await this.#lead(lease, stop);
+      await keep(lease, schedule, { clock: this.#leases.clock, signal: stop });
       if (stop.aborted) {
         await lease.release().catch(() => {}); // so that a successor takes over at once
         break;
@@ -178,44 +189,20 @@ export class Campaign implements AsyncIterable<ElectionState> {
     this.#set({ role: "stopped" });
   }
 
-  /** Renews until the lease is lost, its deadline passes, or the campaign stops. */
-  async #lead(lease: Lease, stop: AbortSignal): Promise<void> {
-    const clock = this.#leases.clock;
-    const demoted = AbortSignal.any([lease.signal, stop]);
-    let wait = this.#renewEvery;
-    while (!demoted.aborted) {
-      if (!(await clock.sleep(wait, demoted))) return;
-      try {
-        await lease.extend(this.#duration, demoted);
-        this.#failures = 0;
-        wait = this.#renewEvery;
-      } catch (err) {
-        if (err instanceof LeaseLostError || demoted.aborted) return;
-        wait = this.#backoff(); // try again, until the deadline demotes this leader
-      }
-    }
-  }
-
-  #backoff(): bigint {
-    const delay = this.#retryDelay << BigInt(Math.min(this.#failures++, 20));
-    return delay < this.#duration ? delay : this.#duration;
+  /** A follower of `leader`: a new state only when the leader or its token changed. */
+  #follow(leader: LeaseInfo | undefined): void {
+    const now = this.#state;
+    if (
+      now.role === "follower" &&
+      now.leader?.holder === leader?.holder &&
+      now.leader?.token === leader?.token
+    )
+      return;
+    this.#set({ role: "follower", leader });
   }
 
   #set(state: ElectionState): void {
     this.#state = Object.freeze(state);
     for (const listener of this.#listeners) listener(this.#state);
   }
-}
-
-function heldBy(err: LeaseHeldError): LeaseInfo {
-  return Object.freeze({
-    name: err.lease.name,
-    holder: err.lease.holder,
-    token: err.lease.token,
-    start: 0n,
-    expiry: err.lease.expiry,
-    pins: [],
-    time: err.time,
-    free: false,
-  });
 }

@@ -6,7 +6,6 @@ import { openStore } from "../open.js";
 import type { ClockStore, OpenOptions } from "../store.js";
 import { startUpdater, type UpdaterWorker } from "../worker.js";
 import { monotonicClock, type WorkerClock } from "../worker-clock.js";
-import { WORKER_DEFAULTS } from "../worker-settings.js";
 import { Campaign, type CampaignOptions } from "./election.js";
 import { DEFAULT_MAX_STEP, type LeaseInfo, leaseInfo, MIN_DURATION_STEPS } from "./info.js";
 import { type Grant, Lease, type LeaseOwner } from "./lease.js";
@@ -216,14 +215,19 @@ export class Leases {
   /**
    * Resolves once the lease is free (released, or expired and unpinned) by the stored global
    * time, with the lease as then read. Woken by the store's pushes where it has them.
+   * `onChange` is called with the lease each time a read finds a new holder or token.
    */
-  async waitUntilExpired(name: string, options: CallOptions = {}): Promise<LeaseInfo | undefined> {
+  async waitUntilExpired(
+    name: string,
+    options: CallOptions & { onChange?: (lease: LeaseInfo | undefined) => void } = {},
+  ): Promise<LeaseInfo | undefined> {
     checkLeaseText("name", name);
     this.#checkOpen();
     return waitUntilFree(this.#store, name, {
       clock: this.clock,
       pollInterval: this.#pollInterval,
       signal: options.signal,
+      onChange: options.onChange,
     });
   }
 
@@ -237,37 +241,46 @@ export class Leases {
   }
 
   /**
-   * Starts a stand-by updater worker on this store (DESIGN §7, "who keeps time"): it takes
-   * over when nobody else advances the clock, so that a dead holder's lease expires even
-   * where no `globalclock run` daemon runs. It steps at most the cluster's maxStep; stop
-   * it with `signal` (or `worker.stop()`).
+   * Starts a stand-by updater worker on this store (docs/design.md, "Who keeps time"): it
+   * takes over when nobody else advances the clock, so that a dead holder's lease expires
+   * even where no `globalclock run` daemon runs. It fits the cluster's maxStep (a smaller
+   * one scales its timing down) and retries store errors by itself; stop it with `signal`
+   * (or `worker.stop()`).
    */
   async keepTime(options: CallOptions = {}): Promise<UpdaterWorker> {
-    const maxStep = await this.maxStep(options);
-    const usual = WORKER_DEFAULTS.interval;
-    const step = WORKER_DEFAULTS.maxStep;
-    // The default interval, or a shorter one whose default step fits the cluster's.
-    const interval =
-      (usual * step.numerator) / step.denominator <= maxStep
-        ? usual
-        : (maxStep * step.denominator) / step.numerator;
-    return startUpdater(this.#store, { interval, signal: options.signal, clock: this.clock });
+    this.#checkOpen();
+    return startUpdater(this.#store, {
+      fitClusterMaxStep: true,
+      signal: options.signal,
+      clock: this.clock,
+    });
   }
 
-  /** The cluster's maxStep, as stored (stored now as the default if none was). */
+  /**
+   * The cluster's maxStep as stored, or, where none is stored yet, the default the first
+   * worker or holder will store (`LeasesOptions.maxStep`). A read: it writes nothing.
+   */
   async maxStep(options: CallOptions = {}): Promise<bigint> {
     this.#checkOpen();
-    return this.#leases.ensureMaxStep(this.#defaultMaxStep, options.signal);
+    const { maxStep } = await this.#leases.readClock(options.signal);
+    return maxStep ?? this.#defaultMaxStep;
   }
 
   /**
    * Changes the cluster's maxStep from `old` to `next` (compare-and-swap; false if it was not
-   * `old`). Lowering it is always safe. Raising it is safe only once every lease granted
-   * under the old value has run out: their holders' deadlines assumed the old one.
+   * `old`); `old` undefined stores `next` where none is stored yet. Either way is safe while
+   * leases are held: the store refuses every advance built on the old value, so an updater
+   * takes its first step under the new one from a read made after the change, and no holder
+   * that read the old value can be overtaken (docs/design.md, "Changing maxStep").
    */
-  async setMaxStep(old: bigint, next: bigint, options: CallOptions = {}): Promise<boolean> {
+  async setMaxStep(
+    old: bigint | undefined,
+    next: bigint,
+    options: CallOptions = {},
+  ): Promise<boolean> {
     this.#checkOpen();
     if (next <= 0n) throw new ConfigError("maxStep", "maxStep must be > 0");
+    if (old === undefined) return (await this.#leases.ensureMaxStep(next, options.signal)) === next;
     return this.#leases.swapMaxStep(old, next, options.signal);
   }
 
@@ -339,13 +352,17 @@ export class Leases {
   }
 }
 
-/** Opens a store (for writing) and Leases on it; closing the leases closes the store. */
+/**
+ * Opens a store and Leases on it; closing the leases closes the store. With `readOnly`, the
+ * store is opened for reading (SQLite then creates no file): get, list, waitUntilExpired and
+ * maxStep work, writes are refused.
+ */
 export async function openLeases(
   url?: string,
   options: Omit<LeasesOptions, "onClose"> & OpenOptions = {},
 ): Promise<Leases> {
-  const { signal, readOnly: _ignored, ...rest } = options;
-  const store = await openStore(url, { signal });
+  const { signal, readOnly, ...rest } = options;
+  const store = await openStore(url, { signal, readOnly });
   try {
     return new Leases(store, { ...rest, onClose: () => store.close() });
   } catch (err) {

@@ -3,7 +3,12 @@
  * with it (docs/design.md, "Leases"). Pure: Leases reads, calls one of these, and writes
  * the result by compare-and-swap on the version it read. `undefined`: nothing to write.
  */
-import { InvalidDurationError, LeaseHeldError, LeaseLostError, type LeaseState } from "../errors.js";
+import {
+  InvalidDurationError,
+  LeaseHeldError,
+  LeaseLostError,
+  type LeaseState,
+} from "../errors.js";
 import type { LeaseRecord, LeaseWrite } from "../lease-store.js";
 import { earlier, formatDuration, INT64_MAX, later } from "../time.js";
 import { isFree } from "./info.js";

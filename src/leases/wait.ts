@@ -3,7 +3,10 @@ import type { ClockStore } from "../store.js";
 import type { WorkerClock } from "../worker-clock.js";
 import { isFree, type LeaseInfo, leaseInfo } from "./info.js";
 
-/** The longest a wait sleeps between reads when nothing wakes it: a stalled clock's pace. */
+/**
+ * The shortest a wait sleeps between reads, however close the expiry: a clock that stands
+ * still would otherwise be read in a tight loop.
+ */
 const MIN_SLEEP = 5_000_000n;
 
 /**
@@ -15,7 +18,12 @@ const MIN_SLEEP = 5_000_000n;
 export async function waitUntilFree(
   store: ClockStore,
   name: string,
-  options: { clock: WorkerClock; pollInterval: bigint; signal: AbortSignal | undefined },
+  options: {
+    clock: WorkerClock;
+    pollInterval: bigint;
+    signal: AbortSignal | undefined;
+    onChange?: ((lease: LeaseInfo | undefined) => void) | undefined;
+  },
 ): Promise<LeaseInfo | undefined> {
   const leases = store.leases;
   if (!leases) throw new Error(`the ${store.kind} store keeps no leases`);
@@ -31,6 +39,7 @@ export async function waitUntilFree(
     leases.watchLeases && follow(leases.watchLeases(name, stop.signal), wakeup),
     store.watch && follow(store.watch(stop.signal), wakeup),
   ];
+  let seen: LeaseRecord | undefined;
   try {
     for (;;) {
       stop.signal.throwIfAborted();
@@ -41,6 +50,11 @@ export async function waitUntilFree(
       const time = snap.time ?? 0n;
       if (isFree(snap.lease, time)) return snap.lease && leaseInfo(snap.lease, time);
       const lease = snap.lease as LeaseRecord;
+      // A new holder (or a new tenure of the same one) while waiting: say so.
+      if (lease.holder !== seen?.holder || lease.token !== seen.token) {
+        seen = lease;
+        options.onChange?.(leaseInfo(lease, time));
+      }
       let wait = lease.pins.length > 0 ? pollInterval * 40n : lease.expiry - time;
       // Both pushes alive: the lease's release and the clock reaching the expiry wake it.
       const pushed = sources.every((source) => source?.live);

@@ -59,6 +59,15 @@ if (!findEtcd()) {
       deleteClock: async () => {
         await raw.delete().key(key);
       },
+      deleteMaxStep: async () => {
+        await raw.delete().key(`${key}/maxStep`);
+      },
+      deleteLease: async (name) => {
+        await raw.delete().key(leaseKey(name));
+      },
+      dropLeases: async () => {
+        await raw.delete().prefix(`${key}/leases/`);
+      },
       plantCorruptLease: async (name) => {
         const value = { holder: "alice", token: "-1", start: "0", expiry: "5", pins: [] };
         await raw.put(leaseKey(name)).value(JSON.stringify(value));

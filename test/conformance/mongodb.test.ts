@@ -64,19 +64,28 @@ async function leaseHarness(
   const raw = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
   await raw.connect();
   const db = raw.db(database);
-  const clock = db.collection<{ _id: string }>(collection);
-  const settings = db.collection<{ _id: string }>(`${collection}_settings`);
+  // maxStep and the token counter are fields of the clock document.
+  const clock = db.collection<{ _id: string; maxStep?: unknown }>(collection);
   const leases = db.collection<{ _id: string } & Record<string, unknown>>(`${collection}_leases`);
   const joiner = uri.includes("?") ? "&" : "?";
   return {
     open: () => openStore(`${uri}${joiner}collection=${collection}&timeout=5s`),
     reset: async () => {
       await clock.deleteMany({});
-      await settings.deleteMany({});
       await leases.deleteMany({});
     },
     deleteClock: async () => {
       await clock.deleteOne({ _id: "g" });
+    },
+    deleteMaxStep: async () => {
+      await clock.updateOne({ _id: "g" }, { $unset: { maxStep: "" } });
+    },
+    deleteLease: async (name) => {
+      await leases.deleteOne({ _id: name });
+    },
+    // The next insert makes the collection again, as MongoDB creates one on its first write.
+    dropLeases: async () => {
+      await leases.drop();
     },
     plantCorruptLease: async (name) => {
       await leases.insertOne({
@@ -143,7 +152,7 @@ if (realUri) {
       realUri,
       database,
       collection,
-      dropping([collection, `${collection}_settings`, `${collection}_leases`]),
+      dropping([collection, `${collection}_leases`]),
     );
   });
 } else {

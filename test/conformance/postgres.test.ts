@@ -64,24 +64,44 @@ if (!findPostgresBin()) {
   leaseConformance("postgres", async () => {
     const server = await shared();
     const url = server.url("postgres", "table=lease_conf&timeout=5s");
-    // The tables are made by the first writes; the harness plants rows in them.
-    const first = await openStore(url);
-    await first.ensure();
-    await first.leases?.writeLease(
-      { name: "-", holder: "", token: 0n, newToken: false, start: 0n, expiry: 0n, pins: [] },
-      undefined,
-    );
-    await first.close();
     const raw = await server.client();
+    // The tables are made by the first writes; the harness plants rows in them.
+    const makeTables = async () => {
+      const first = await openStore(url);
+      try {
+        await first.ensure();
+        await first.leases?.writeLease(
+          { name: "-", holder: "", token: 0n, newToken: false, start: 0n, expiry: 0n, pins: [] },
+          undefined,
+        );
+      } finally {
+        await first.close();
+      }
+    };
+    await makeTables();
+    const exists = async (relation: string) =>
+      (await raw.query("SELECT to_regclass($1) IS NOT NULL AS found", [relation])).rows[0].found;
     return {
       open: () => openStore(url),
       reset: async () => {
+        if (!(await exists("lease_conf_leases"))) await makeTables(); // a test dropped it
         await raw.query("DELETE FROM lease_conf");
         await raw.query("DELETE FROM lease_conf_leases");
         await raw.query("DELETE FROM lease_conf_settings");
+        // Emptied on purpose, the store starts its tokens anew.
+        await raw.query("DROP SEQUENCE IF EXISTS lease_conf_tokens");
       },
       deleteClock: async () => {
         await raw.query("DELETE FROM lease_conf WHERE id = 'g'");
+      },
+      deleteMaxStep: async () => {
+        await raw.query("DELETE FROM lease_conf_settings WHERE name = 'maxStep'");
+      },
+      deleteLease: async (name) => {
+        await raw.query("DELETE FROM lease_conf_leases WHERE name = $1", [name]);
+      },
+      dropLeases: async () => {
+        await raw.query("DROP TABLE lease_conf_leases");
       },
       plantCorruptLease: async (name) => {
         await raw.query(

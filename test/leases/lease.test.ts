@@ -1,6 +1,6 @@
 // A held Lease on a fake monotonic clock: its deadline, its signal, extend and release.
-// Global time stands still (no worker), so the deadline is t0 + (expiry − time) − maxStep
-// less the drift allowance, and every extend recomputes it from a later t0.
+// Global time stands still (no worker), so the deadline is t0 + (expiry − time − maxStep)
+// shrunk by the drift allowance, and every extend recomputes it from a later t0.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { LeaseLostError, Leases, MemoryStore } from "../../src/index.js";
@@ -16,8 +16,11 @@ function setup() {
   return { clock, store, leases };
 }
 
-/** 9 s of global time less maxStep (1 s) and the drift allowance (9 s ÷ 1000). */
-const LEFT = 9n * S - S - (9n * S) / 1000n;
+/**
+ * 9 s of global time less maxStep (1 s), times (1 − ρ) / (1 + ρ) for 500 ppm of drift on
+ * every machine: global time may run fast by ρ, this clock slow by ρ.
+ */
+const LEFT = ((9n * S - S) * 999_500n) / 1_000_500n;
 
 test("the signal fires at the deadline, not before; then the lease is gone", async () => {
   const { clock, store, leases } = setup();

@@ -1,6 +1,6 @@
 /**
- * Aggregation for the double: the stages a lease read uses, `$match`, `$project`,
- * `$unionWith` and `$sort`, as mongod runs them (MongoDB manual, "Aggregation Pipeline
+ * Aggregation for the double: the stages the lease records use, `$match`, `$project`,
+ * `$unionWith`, `$sort` and `$limit`, as mongod runs them (MongoDB manual, "Aggregation Pipeline
  * Stages"). Any other stage is refused as mongod refuses an unknown one, so a store that
  * strays beyond the subset fails loudly here. Change streams are in changes.ts.
  */
@@ -54,6 +54,9 @@ export function runPipeline(
       case "$sort":
         docs.sort(sortOrder(arg));
         break;
+      case "$limit":
+        docs = docs.slice(0, limitOf(arg));
+        break;
       case "$unionWith": {
         // `{ $unionWith: "<coll>" }` or `{ $unionWith: { coll, pipeline } }`; the union's
         // documents come after the input's (the manual leaves the order unspecified, so a
@@ -72,6 +75,19 @@ export function runPipeline(
     }
   }
   return docs;
+}
+
+/**
+ * `{ $limit: <positive 64-bit integer> }` (manual, "$limit (aggregation)"), refused as
+ * DocumentSourceLimit::createFromBson does (src/mongo/db/pipeline/document_source_limit.cpp):
+ * 15957 for a non-number, 15958 for a limit that is not positive.
+ */
+function limitOf(arg: unknown): number {
+  if (!isNumeric(arg))
+    throw new CommandError(15957, "Location15957", "the limit must be specified as a number");
+  const limit = Math.trunc(toNumber(arg) as number);
+  if (!(limit > 0)) throw new CommandError(15958, "Location15958", "the limit must be positive");
+  return limit;
 }
 
 /** A `$sort` specification as a comparator: `{ field: 1 | -1, … }`. */

@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CorruptRecordError, StoreError } from "../../src/index.js";
-import { decodeLease, decodeMaxStep, encodeLease } from "../../src/stores/etcd/values.js";
+import {
+  decodeLease,
+  decodeMaxStep,
+  encodeLease,
+  TOKEN_IS_REVISION,
+} from "../../src/stores/etcd/values.js";
 
 const kv = (value: string, modRevision = "42") => ({
   key: Buffer.from("/globalclock/g/leases/job"),
@@ -20,9 +25,10 @@ const lease = {
   expiry: 2n ** 63n - 1n,
   pins: ["p"],
 };
+const write = { ...lease, newToken: false };
 
 test("a lease round-trips exactly, its version the key's mod_revision", () => {
-  const text = encodeLease(lease, "writeLease");
+  const text = encodeLease(write, "writeLease");
   assert.equal(
     text,
     '{"holder":"h","token":"3","start":"10","expiry":"9223372036854775807","pins":["p"]}',
@@ -30,13 +36,30 @@ test("a lease round-trips exactly, its version the key's mod_revision", () => {
   assert.deepEqual(decodeLease("job", kv(text), "readLease"), { ...lease, version: 42n });
 });
 
+test("a new token is written as the marker, and read back as the key's mod_revision", () => {
+  const text = encodeLease({ ...write, newToken: true }, "writeLease");
+  assert.equal(JSON.parse(text).token, TOKEN_IS_REVISION);
+  assert.deepEqual(decodeLease("job", kv(text, "77"), "readLease"), {
+    ...lease,
+    token: 77n,
+    version: 77n,
+  });
+});
+
 test("values that do not decode are CorruptRecordErrors naming the lease", () => {
-  const good = JSON.parse(encodeLease(lease, "writeLease"));
+  const good = JSON.parse(encodeLease(write, "writeLease"));
+  const { token: _token, ...noToken } = good;
   const bad: Array<[string, RegExp]> = [
     ["not json", /is not JSON/],
     ["[1]", /not a JSON object/],
     [JSON.stringify({ ...good, token: 3 }), /token is a number/],
     [JSON.stringify({ ...good, token: "03" }), /token is a string \("03"\)/],
+    [JSON.stringify(noToken), /token is a undefined/],
+    [JSON.stringify({ ...good, token: null }), /token is a object/],
+    [JSON.stringify({ ...good, token: "" }), /token is a string \(""\)/],
+    [JSON.stringify({ ...good, token: "Mod_Revision" }), /token is a string/],
+    [JSON.stringify({ ...good, token: " mod_revision" }), /token is a string/],
+    [JSON.stringify({ ...good, start: "mod_revision" }), /start is a string/],
     [JSON.stringify({ ...good, start: "-1" }), /start is a string/],
     [
       JSON.stringify({ ...good, expiry: "9223372036854775808" }),
@@ -71,7 +94,7 @@ test("maxStep is a canonical decimal, else a corrupt maxStep record", () => {
 
 test("a time beyond int64 is refused before it is written", () => {
   assert.throws(
-    () => encodeLease({ ...lease, expiry: 2n ** 63n }, "writeLease"),
+    () => encodeLease({ ...write, expiry: 2n ** 63n }, "writeLease"),
     (err: unknown) => err instanceof StoreError && !err.retryable,
   );
 });

@@ -93,11 +93,18 @@ describe("mongodb store under faults (standalone: the driver retries no write)",
   }
 
   test("a lost answer to ensure fails Updater.create; the next create finds the record", async () => {
-    double.inject({ command: "findAndModify", action: dropAfter });
-    await assert.rejects(Updater.create(store), StoreError);
-    const updater = await Updater.create(store);
-    assert.equal(updater.time, await t.stored());
-    await updater.close();
+    // A clock nobody made yet: only there does Updater.create send ensure's findAndModify.
+    const fresh = await openStore(double.uri("", "collection=fresh&timeout=1s"));
+    try {
+      double.inject({ command: "findAndModify", action: dropAfter });
+      await assert.rejects(Updater.create(fresh), StoreError);
+      const updater = await Updater.create(fresh);
+      assert.equal(updater.time, 0n);
+      assert.equal(await updater.advance("1ms"), 1_000_000n);
+      await updater.close();
+    } finally {
+      await fresh.close();
+    }
   });
 
   test("reads: one dropped connection is retried by the driver; two fail the read, not the reader", async () => {

@@ -12,6 +12,7 @@ import {
   InvalidDurationError,
   InvalidUpdaterError,
   OutOfSyncUpdateError,
+  openLeases,
   openStore,
   startUpdater,
 } from "../../src/index.js";
@@ -25,7 +26,7 @@ import {
 } from "../../src/juju/mongodb.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
-type ClockDoc = { _id: string; time?: unknown };
+type ClockDoc = { _id: string; time?: unknown; maxStep?: unknown; lastToken?: unknown };
 const RAW = { promoteValues: false } as const;
 /** An int64 as the double logged it (its own copy of bson), or a note of what it was instead. */
 const int64 = (v: unknown): bigint | string =>
@@ -50,6 +51,7 @@ describe("mongodb store: Juju's schema and the original API", () => {
   });
   beforeEach(async () => {
     await coll.deleteMany({});
+    await client.db("juju").collection("globalclock_leases").deleteMany({});
     closed = [];
     config = {
       collection: "globalclock",
@@ -97,7 +99,8 @@ describe("mongodb store: Juju's schema and the original API", () => {
     assert.deepEqual(await stored(), Long.ZERO, "created at the epoch as an int64");
     await updater.advance(5n);
     await newReader(config).now();
-    const fam = double.commands("findAndModify").at(-1)?.command;
+    // The store's own findAndModify (maxStep, set beside the time) comes after ensure's.
+    const fam = double.commands("findAndModify").find((c) => "$inc" in c.command.update)?.command;
     assert.ok(fam, "a findAndModify was sent");
     assert.equal(fam.upsert, true);
     assert.deepEqual(Object.keys(fam.update), ["$inc"]);
@@ -110,6 +113,7 @@ describe("mongodb store: Juju's schema and the original API", () => {
     assert.equal(statement.q._id, "g");
     assert.equal(int64(statement.q.time.$eq), 0n);
     assert.notEqual(statement.upsert, true);
+    assert.equal(int64(statement.q.maxStep.$eq), 1_500_000_000n, "and the maxStep it was built on");
     assert.equal(update?.writeConcern.w, "majority");
     assert.equal(fam.writeConcern.w, "majority");
     const find = double.commands("find").at(-1)?.command;
@@ -168,14 +172,40 @@ describe("mongodb store: Juju's schema and the original API", () => {
   }
 
   test("newUpdater leaves exactly one document, Juju's, however often it runs", async () => {
+    // Juju's fields as Juju writes them; beside them only the cluster's maxStep, an int64.
+    const maxStep = Long.fromNumber(1_500_000_000);
     const first = await newUpdater(config);
-    assert.deepEqual(await coll.find({}, RAW).toArray(), [{ _id: "g", time: Long.ZERO }]);
+    assert.deepEqual(await coll.find({}, RAW).toArray(), [{ _id: "g", time: Long.ZERO, maxStep }]);
     const second = await newUpdater(config);
     await second.advance(3n);
     const third = await newUpdater(config);
     assert.equal(third.time, 3n);
-    assert.deepEqual(await coll.find({}, RAW).toArray(), [{ _id: "g", time: Long.fromNumber(3) }]);
+    assert.deepEqual(await coll.find({}, RAW).toArray(), [
+      { _id: "g", time: Long.fromNumber(3), maxStep },
+    ]);
     await Promise.all([first.close(), second.close(), third.close()]);
+  });
+
+  test("Juju's advance, a $set of time alone, keeps the fields leases keep beside it", async () => {
+    const leases = await openLeases(double.uri("juju", "collection=globalclock&timeout=5s"));
+    try {
+      const lease = await leases.claim("job", "alice", "10s");
+      const before = await coll.findOne({ _id: "g" }, RAW);
+      assert.ok(before?.maxStep instanceof Long && before.lastToken instanceof Long);
+      assert.equal(before.lastToken.toBigInt(), lease.token, "the last token handed out");
+      // Juju's Go updater: Update({_id: "g", time: old}, {$set: {time: new}}).
+      await coll.updateOne({ _id: "g", time: Long.ZERO }, { $set: { time: Long.fromNumber(7) } });
+      assert.deepEqual(await coll.findOne({ _id: "g" }, RAW), {
+        ...before,
+        time: Long.fromNumber(7),
+      });
+      assert.equal(await newReader(config).now(), 7n);
+      const next = await leases.claim("other", "bob", "10s");
+      assert.ok(next.token > lease.token);
+      assert.equal(next.start, 7n);
+    } finally {
+      await leases.close();
+    }
   });
 
   test("watch coalesces two writes made while it reads: it yields the later time only", async () => {

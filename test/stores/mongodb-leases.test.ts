@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { Double, Long, MongoClient, MongoServerError } from "mongodb";
-import { type ClockStore, CorruptRecordError, openStore } from "../../src/index.js";
+import {
+  ClockRecordMissingError,
+  type ClockStore,
+  CorruptRecordError,
+  openStore,
+} from "../../src/index.js";
 import type { LeaseStore } from "../../src/lease-store.js";
 import { prefixRange } from "../../src/stores/mongodb/decode.js";
 import { MongoDouble } from "../mongo-double/server.js";
@@ -32,10 +37,11 @@ describe("mongodb leases on the replica-set double", () => {
   });
   beforeEach(async () => {
     await raw.db("globalclock").collection("clock").deleteMany({});
-    await raw.db("globalclock").collection("clock_settings").deleteMany({});
     await raw.db("globalclock").collection("clock_leases").deleteMany({});
     double.log.length = 0;
   });
+  type ClockDoc = { _id: string; time?: Long; maxStep?: unknown };
+  const clock = () => raw.db("globalclock").collection<ClockDoc>("clock");
 
   test("each operation is one command, in the store's session", async () => {
     await store.ensure();
@@ -45,29 +51,59 @@ describe("mongodb leases on the replica-set double", () => {
     await seam(store).listLeases("");
     await seam(store).ensureMaxStep(1n);
     await seam(store).swapMaxStep(1n, 2n);
+    await seam(store).readClock();
+    await seam(store).advanceClock(0n, 1n, 2n);
     const names = double.log.map((c) => c.name);
     assert.deepEqual(names, [
       "findAndModify", // ensure
       "insert",
       "update",
-      "aggregate", // readLease: clock, maxStep and the lease at once
+      "aggregate", // readLease: the clock document (time, maxStep) and the lease at once
       "aggregate", // listLeases
-      "findAndModify", // ensureMaxStep
+      "findAndModify", // ensureMaxStep: set in the clock document where it has none
       "update", // swapMaxStep
+      "find", // readClock
+      "update", // advanceClock
     ]);
     const lsids = double.log.map((c) => JSON.stringify(c.command.lsid));
     assert.equal(new Set(lsids).size, 1, "one session");
     const read = double.commands("aggregate")[0]?.command;
+    assert.equal(read?.aggregate, "clock");
+    assert.deepEqual(
+      read?.pipeline.map((stage: object) => Object.keys(stage)[0]),
+      ["$match", "$project", "$unionWith"],
+    );
     assert.equal(read?.readConcern?.level, "majority");
     assert.ok(read?.readConcern?.afterClusterTime, "causally after the store's writes");
     assert.equal(double.commands("insert")[0]?.command.writeConcern?.w, "majority");
+    const advance = double.commands("update").at(-1)?.command;
+    assert.equal(advance?.update, "clock");
+    assert.equal(advance?.writeConcern?.w, "majority");
+  });
+
+  test("a new token is one findAndModify more, in the same session", async () => {
+    await store.ensure();
+    const first = await seam(store).writeLease({ ...fields, name: "b", newToken: true }, undefined);
+    double.log.length = 0;
+    await seam(store).writeLease({ ...fields, name: "c", newToken: true }, undefined);
+    await seam(store).writeLease({ ...fields, name: "b", newToken: true }, first?.version);
+    const names = double.log.map((c) => c.name);
+    assert.deepEqual(names, ["findAndModify", "insert", "findAndModify", "update"]);
+    const lsids = double.log.map((c) => JSON.stringify(c.command.lsid));
+    assert.equal(new Set(lsids).size, 1, "one session");
   });
 
   test("a new record is an insert; a lost race is a duplicate key, never an error", async () => {
     const a = seam(store);
-    assert.equal(await a.writeLease({ ...fields, name: "n" }, undefined), 1n);
+    assert.deepEqual(await a.writeLease({ ...fields, name: "n" }, undefined), {
+      version: 1n,
+      token: 1n,
+    });
     assert.equal(await a.writeLease({ ...fields, name: "n" }, undefined), undefined);
-    assert.equal(await a.writeLease({ ...fields, name: "n", expiry: 7n }, 1n), 2n);
+    assert.deepEqual(await a.writeLease({ ...fields, name: "n", expiry: 7n }, 1n), {
+      version: 2n,
+      token: 1n,
+    });
     const doc = await raw
       .db("globalclock")
       .collection("clock_leases")
@@ -96,34 +132,73 @@ describe("mongodb leases on the replica-set double", () => {
     assert.ok(stored?.token instanceof Double);
   });
 
-  test("a corrupt maxStep is a CorruptRecordError naming the maxStep record", async () => {
-    await raw
-      .db("globalclock")
-      .collection("clock_settings")
-      .insertOne({ _id: "maxStep" as never, value: "1.5s" });
-    await assert.rejects(
-      seam(store).readLease("x"),
-      /corrupt maxStep record: value in globalclock\.clock_settings is a BSON string/,
-    );
-    await assert.rejects(seam(store).ensureMaxStep(1n), /corrupt maxStep record/);
-    assert.equal(await seam(store).swapMaxStep(1n, 2n), false);
-  });
+  for (const [what, maxStep, message] of [
+    ["a string", "1.5s", /maxStep in globalclock\.clock is a BSON string/],
+    ["a double", new Double(2), /maxStep in globalclock\.clock is a BSON double/],
+    ["negative", Long.fromNumber(-2), /maxStep is negative/],
+  ] as const) {
+    test(`a maxStep that is ${what} is a CorruptRecordError naming the maxStep record`, async () => {
+      await clock().insertOne({ _id: "g", time: Long.fromNumber(2), maxStep });
+      const before = await clock().find({}, { promoteValues: false }).toArray();
+      const corrupt = (err: unknown) =>
+        err instanceof CorruptRecordError &&
+        /corrupt maxStep record/.test(err.message) &&
+        message.test(err.message);
+      await assert.rejects(seam(store).readLease("x"), corrupt);
+      await assert.rejects(seam(store).listLeases(""), corrupt);
+      await assert.rejects(seam(store).readClock(), corrupt);
+      await assert.rejects(seam(store).ensureMaxStep(1n), corrupt);
+      assert.equal(await seam(store).swapMaxStep(2n, 3n), false);
+      assert.equal(await seam(store).advanceClock(2n, 3n, 2n), false);
+      assert.deepEqual(await clock().find({}, { promoteValues: false }).toArray(), before);
+    });
+  }
 
-  test("setting the clock back and deleting its documents leave the stored maxStep intact", async () => {
+  test("maxStep is a field of the clock document: set back with the clock, gone with it", async () => {
     await store.compareAndSwap(await store.ensure(), 100n * S);
     assert.equal(await seam(store).ensureMaxStep(2n * S), 2n * S);
-    const clock = raw.db("globalclock").collection("clock");
+    const stored = await clock().findOne({ _id: "g" }, { promoteValues: false });
+    assert.deepEqual(stored, {
+      _id: "g",
+      time: Long.fromBigInt(100n * S),
+      maxStep: Long.fromBigInt(2n * S),
+    });
     // A Long, as the restore's repro must use: a double would turn the clock into a double.
-    await clock.updateMany({}, { $inc: { time: Long.fromNumber(-10_000_000_000) } });
+    await clock().updateMany({}, { $inc: { time: Long.fromNumber(-10_000_000_000) } });
     const back = await seam(store).readLease("job");
     assert.deepEqual(back, { time: 90n * S, maxStep: 2n * S, lease: undefined });
-    await clock.deleteMany({});
+    await clock().deleteMany({});
     const gone = await seam(store).readLease("job");
-    assert.deepEqual(gone, { time: undefined, maxStep: 2n * S, lease: undefined });
-    assert.equal(await seam(store).ensureMaxStep(3n * S), 2n * S);
+    assert.deepEqual(gone, { time: undefined, maxStep: undefined, lease: undefined });
+    await assert.rejects(seam(store).ensureMaxStep(3n * S), ClockRecordMissingError);
+    assert.equal(await seam(store).swapMaxStep(2n * S, 3n * S), false);
+    assert.deepEqual(await clock().find({}).toArray(), [], "ensureMaxStep never makes the clock");
   });
 
-  test("ensureMaxStep retried after a lost answer reads the setting its reply left out", async () => {
+  test("the advance's filter holds the old time and the maxStep, with their types", async () => {
+    await store.ensure();
+    await seam(store).ensureMaxStep(2n * S);
+    double.log.length = 0;
+    assert.equal(await seam(store).advanceClock(0n, 5n, 2n * S), true);
+    const statement = double.commands("update")[0]?.command.updates[0];
+    assert.equal(statement.q._id, "g");
+    assert.deepEqual(Object.keys(statement.q), ["_id", "time", "maxStep"]);
+    assert.equal(String(statement.q.time.$eq), "0");
+    assert.deepEqual(statement.q.time.$type, ["long", "int"]);
+    assert.equal(String(statement.q.maxStep.$eq), String(2n * S));
+    assert.deepEqual(statement.q.maxStep.$type, ["long", "int"]);
+    assert.deepEqual(Object.keys(statement.u), ["$set"]);
+    assert.deepEqual(Object.keys(statement.u.$set), ["time"]);
+    assert.notEqual(statement.upsert, true);
+    // A maxStep of equal value but another type is not the one the advance was built on.
+    await clock().updateOne({ _id: "g" }, { $set: { maxStep: new Double(2e9) } });
+    assert.equal(await seam(store).advanceClock(5n, 6n, 2n * S), false);
+    assert.equal(await store.read(), 5n);
+  });
+
+  test("ensureMaxStep retried after a lost answer reads the maxStep its reply left out", async () => {
+    await store.ensure();
+    double.log.length = 0;
     double.inject({ command: "findAndModify", action: { kind: "drop-after" } });
     assert.equal(await seam(store).ensureMaxStep(2n * S), 2n * S);
     assert.equal(double.pendingFaults, 0);
@@ -132,7 +207,7 @@ describe("mongodb leases on the replica-set double", () => {
       double.log.map((c) => c.name),
       ["findAndModify", "findAndModify", "find"],
     );
-    assert.equal(double.commands("find")[0]?.command.find, "clock_settings");
+    assert.equal(double.commands("find")[0]?.command.find, "clock");
   });
 
   test("names list in UTF-8 byte order, prefixes bounded by code points", async () => {
@@ -240,6 +315,24 @@ describe("the double's aggregate, as mongod answers it", () => {
       ])
       .toArray();
     assert.deepEqual(ids.map((d) => d._id).sort(), ["a", "from-b"]);
+  });
+
+  test("$limit passes the first documents on, and refuses a limit that is not positive", async () => {
+    const a = client.db("t").collection("a");
+    const top = await a.aggregate([{ $sort: { _id: -1 } }, { $limit: 2 }]).toArray();
+    assert.deepEqual(
+      top.map((d) => d._id),
+      ["\u{10000}", "\uE000"],
+    );
+    for (const [limit, code] of [
+      [0, 15958],
+      ["1", 15957],
+    ] as const) {
+      await assert.rejects(
+        a.aggregate([{ $limit: limit }]).toArray(),
+        (err: unknown) => err instanceof MongoServerError && err.code === code,
+      );
+    }
   });
 
   test("an unknown stage is refused with mongod's code", async () => {

@@ -20,6 +20,7 @@ async function setUp(replicaSet: string | undefined, query = "timeout=2s") {
   const writer = await openStore(double.uri("", query));
   const watcher = await openStore(double.uri("", query));
   const updater = await Updater.create(writer);
+  double.log.length = 0; // the commands the watch sends, not those that made the clock
   const close = async () => {
     await updater.close();
     await writer.close();

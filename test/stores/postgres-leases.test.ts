@@ -1,11 +1,12 @@
 /**
  * The PostgreSQL store's leases beyond the conformance suite: tables made only by writes, a
  * clock table that holds the clock alone, reads where a table is missing, long table names,
- * users that may not create tables, literal prefixes, LISTEN notices, and the fence for data
+ * users that may not create tables, literal prefixes, LISTEN notices, the clock's advance
+ * against a concurrent change of maxStep (the setting's row lock), and the fence for data
  * kept in the same database (a claim waits for a fenced transaction).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import type pg from "pg";
 import { ClosedError, LeaseLostError, Leases, openStore } from "../../src/index.js";
 import type { ClockStore } from "../../src/store.js";
@@ -87,6 +88,7 @@ if (!findPostgresBin()) {
       const gone = await seam.readLease("job");
       assert.deepEqual(gone, { time: undefined, maxStep: 2n * S, lease: undefined });
       assert.equal(await seam.ensureMaxStep(3n * S), 2n * S);
+      assert.equal(await store.read(), undefined, "ensureMaxStep makes no clock record");
     });
 
     test("a corrupt maxStep is a CorruptRecordError naming the maxStep record", async () => {
@@ -123,15 +125,16 @@ if (!findPostgresBin()) {
       n++;
       const seam = (await open()).leases;
       assert.ok(seam);
-      const fields = { name: "job", holder: "a", token: 1n, newToken: false, start: 0n, expiry: 5n, pins: ["p"] };
-      const version = await seam.writeLease(fields, undefined);
-      assert.equal(version, 1n);
+      const fields = { name: "job", holder: "a", token: 1n, start: 0n, expiry: 5n, pins: ["p"] };
+      const written = await seam.writeLease({ ...fields, newToken: false }, undefined);
+      assert.deepEqual(written, { version: 1n, token: 1n });
       const read = await seam.readLease("job");
       assert.deepEqual(read, {
         time: undefined,
         maxStep: undefined,
-        lease: { ...fields, version },
+        lease: { ...fields, version: 1n },
       });
+      assert.equal(await exists(`leases_${n}_tokens`), true, "and the token sequence");
     });
 
     test("a clock table whose name fills 63 bytes keeps its leases apart", async () => {
@@ -150,16 +153,17 @@ if (!findPostgresBin()) {
 
     test("a user that may not create tables uses tables made for it", async () => {
       n++;
-      await new Leases(await open()).claim("made", "admin", "10s");
+      const made = await new Leases(await open()).claim("made", "admin", "10s");
       await raw.query("CREATE ROLE lease_user LOGIN PASSWORD 'lease-pw'");
       await raw.query(
         `GRANT SELECT, INSERT, UPDATE ON leases_${n}, leases_${n}_settings, leases_${n}_leases TO lease_user`,
       );
+      await raw.query(`GRANT USAGE ON SEQUENCE leases_${n}_tokens TO lease_user`);
       const url = `postgres://lease_user:lease-pw@127.0.0.1:${server.port}/postgres?table=leases_${n}`;
       const store = await openStore(url);
       stores.push(store);
       const lease = await new Leases(store).claim("job", "alice", "10s");
-      assert.equal(lease.token, 1n);
+      assert.ok(lease.token > made.token);
       assert.equal(await store.leases?.ensureMaxStep(2n * S), 1_500_000_000n);
     });
 
@@ -189,6 +193,98 @@ if (!findPostgresBin()) {
       const ended = notices.next();
       await store.close();
       await assert.rejects(ended, ClosedError);
+    });
+
+    describe("advanceClock against an operator's change of maxStep", () => {
+      let other: pg.Client;
+      /** The backends waiting on a lock whose statement starts with `start`, and their blockers. */
+      const waiting = async (start: string) =>
+        (
+          await raw.query(
+            `SELECT pid, pg_blocking_pids(pid) AS blockers FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query LIKE $1`,
+            [`${start}%`],
+          )
+        ).rows as Array<{ pid: number; blockers: number[] }>;
+      /** A store at 10 s with maxStep 2 s stored, on a table of its own; calls may wait on locks. */
+      const ready = async () => {
+        n++;
+        const store = await open("timeout=30s");
+        assert.ok(store.leases);
+        await setClock(store, 10n * S);
+        assert.equal(await store.leases.ensureMaxStep(2n * S), 2n * S);
+        return {
+          store,
+          seam: store.leases,
+          advanceSql: `WITH s AS (SELECT value FROM "leases_${n}_settings"`,
+        };
+      };
+
+      before(async () => {
+        other = await server.client();
+      });
+      afterEach(async () => {
+        await other.query("ROLLBACK"); // what a failed test left open
+      });
+      after(async () => {
+        await other?.end();
+      });
+
+      for (const [what, change] of [
+        ["lowered", "UPDATE %s SET value = 1000000000 WHERE name = 'maxStep'"],
+        ["deleted", "DELETE FROM %s WHERE name = 'maxStep'"],
+      ] as const) {
+        test(`an advance waits for maxStep being ${what} in an open transaction, then fails`, async () => {
+          const { store, seam, advanceSql } = await ready();
+          await other.query("BEGIN");
+          await other.query(change.replace("%s", `leases_${n}_settings`));
+          let settled = false;
+          const advance = seam.advanceClock(10n * S, 11n * S, 2n * S).finally(() => {
+            settled = true;
+          });
+          await until(async () => (await waiting(advanceSql)).length === 1, "the advance to wait");
+          assert.equal(settled, false);
+          await other.query("COMMIT");
+          assert.equal(await advance, false, "built on the maxStep the change replaced");
+          assert.equal(await store.read(), 10n * S, "nothing was written");
+        });
+      }
+
+      test("a change of maxStep waits for an advance that read the old one, until it commits", async () => {
+        const { seam, advanceSql } = await ready();
+        await other.query("BEGIN");
+        await other.query(`UPDATE leases_${n} SET time = time WHERE id = 'g'`); // holds the clock's row
+        const advance = seam.advanceClock(10n * S, 11n * S, 2n * S);
+        let blocked: Array<{ pid: number; blockers: number[] }> = [];
+        await until(async () => {
+          blocked = await waiting(advanceSql);
+          return blocked.length === 1;
+        }, "the advance to wait for the clock's row");
+        const advancer = blocked[0]?.pid;
+        const swap = seam.swapMaxStep(2n * S, S);
+        await until(async () => {
+          blocked = await waiting(`UPDATE "leases_${n}_settings"`);
+          return blocked.length === 1;
+        }, "the change of maxStep to wait");
+        assert.deepEqual(blocked[0]?.blockers, [advancer], "the change waits for the advance");
+        assert.deepEqual(await seam.readClock(), { time: 10n * S, maxStep: 2n * S });
+        await other.query("COMMIT");
+        assert.equal(await advance, true, "it committed before the new maxStep could be seen");
+        assert.equal(await swap, true);
+        assert.deepEqual(await seam.readClock(), { time: 11n * S, maxStep: S });
+      });
+
+      test("an advance notifies the clock's watchers, as the clock's own compare-and-swap does", async () => {
+        const { store, seam } = await ready();
+        const stop = new AbortController();
+        const watch = store.watch?.(stop.signal)[Symbol.asyncIterator]();
+        assert.ok(watch);
+        assert.equal((await watch.next()).value, 10n * S, "the time when LISTEN is in place");
+        const next = watch.next();
+        assert.equal(await seam.advanceClock(10n * S, 12n * S, 2n * S), true);
+        assert.equal((await next).value, 12n * S);
+        stop.abort();
+      });
     });
 
     describe("checkFence", () => {
@@ -265,7 +361,7 @@ if (!findPostgresBin()) {
         events.push("carol committed");
         const taken = await claim;
         assert.deepEqual(events, ["carol committed", "dave claimed"]);
-        assert.equal(taken.token, held.token + 1n);
+        assert.ok(taken.token > held.token);
         assert.equal(await value(), "by carol");
         await assert.rejects(write("job2", "carol", held.token, "late"), LeaseLostError);
         assert.equal(await value(), "by carol");

@@ -8,8 +8,14 @@ export interface EtcdCallOptions {
   deadline: number;
 }
 
-/** A transaction being built: `if(…).then(…).else(…).options(…).commit()`. */
+/** A transaction being built: `if(…).and(…).then(…).else(…).options(…).commit()`. */
 export interface EtcdTxn {
+  and(
+    key: string,
+    column: "Create" | "Value" | "Mod" | "Version" | "Lease",
+    cmp: "==" | "!=" | ">" | "<",
+    value: string | number,
+  ): EtcdTxn;
   then(...ops: unknown[]): EtcdTxn;
   else(...ops: unknown[]): EtcdTxn;
   options(options: EtcdCallOptions): EtcdTxn;

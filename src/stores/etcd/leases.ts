@@ -1,5 +1,5 @@
 import { StoreError } from "../../errors.js";
-import type { LeaseFields, LeaseStore } from "../../lease-store.js";
+import type { LeaseStore, LeaseWrite } from "../../lease-store.js";
 import { latestValues } from "../../push.js";
 import { INT64_MAX } from "../../time.js";
 import type { StoreCalls } from "../call.js";
@@ -30,14 +30,20 @@ export interface EtcdLeasesOptions {
  * Leases beside the clock key K: each lease at `K/leases/<name>`, its value JSON
  * (see values.ts), its version the key's mod_revision; the cluster's maxStep at `K/maxStep`.
  *
- * Round trips: readLease, listLeases, writeLease, ensureMaxStep and swapMaxStep take one
- * each (one txn); watchLeases is one watch stream on the prefix.
+ * Fencing tokens are etcd revisions, which etcd never hands out twice, not even after keys
+ * (or every lease key) were deleted. A new token is the revision of the txn that writes it;
+ * the value cannot hold its own revision, so it holds TOKEN_IS_REVISION instead. Every later
+ * write that keeps the token writes its number, so the marker stands only in the write that
+ * made the token, where it is the key's mod_revision.
+ *
+ * Round trips: every call but watchLeases takes one txn; watchLeases is one watch stream on
+ * the prefix.
  *
  * Reads are linearizable (etcd's default), every key of one read from one revision.
  */
 export class EtcdLeases implements LeaseStore {
   readonly #client: EtcdClient;
-  readonly #clockKey: Buffer;
+  readonly #clockKey: string;
   readonly #maxStepKey: string;
   /** `K/leases/`: every lease key starts with it. */
   readonly #leasePrefix: string;
@@ -47,12 +53,41 @@ export class EtcdLeases implements LeaseStore {
 
   constructor(options: EtcdLeasesOptions) {
     this.#client = options.client;
-    this.#clockKey = Buffer.from(options.key);
+    this.#clockKey = options.key;
     this.#maxStepKey = `${options.key}/maxStep`;
     this.#leasePrefix = `${options.key}/leases/`;
     this.#call = options.call;
     this.#calls = options.calls;
     this.#watches = options.watches;
+  }
+
+  /** One txn without a compare: the clock and maxStep, at one revision. */
+  readClock(signal?: AbortSignal) {
+    return this.#call("readClock", signal, async (deadline) =>
+      this.#context(await this.#read(undefined, deadline), "readClock"),
+    );
+  }
+
+  /**
+   * One txn: if the clock's value is `old` and maxStep's is `maxStep`, put `next`. etcd fails
+   * a Value compare on a missing key (whatever the operator), so a deleted clock or maxStep
+   * refuses the advance. A retry of a committed attempt fails its compare, as in
+   * compareAndSwap.
+   */
+  advanceClock(old: bigint, next: bigint, maxStep: bigint, signal?: AbortSignal) {
+    return this.#call("advanceClock", signal, async (deadline) => {
+      // A negative `old` or `maxStep` can only match a corrupt value, which is left alone.
+      if (old < 0n || maxStep < 0n) return false;
+      const c = this.#client;
+      const key = this.#clockKey;
+      const res = await c
+        .if(key, "Value", "==", old.toString())
+        .and(this.#maxStepKey, "Value", "==", maxStep.toString())
+        .then(c.put(key).value(next.toString()))
+        .options({ deadline })
+        .commit();
+      return res.succeeded;
+    });
   }
 
   /** One txn without a compare: the clock, maxStep and the lease, at one revision. */
@@ -86,27 +121,30 @@ export class EtcdLeases implements LeaseStore {
 
   /**
    * A txn comparing the key's create revision (0: no key) or its mod revision, then a put;
-   * the new version is the revision the txn made. The client may retry a call whose first
-   * attempt committed: the retry then loses its compare and reports `undefined`, as a lost
-   * race does, and Leases re-reads, finding its own write.
+   * the new version is the revision the txn made, and so is a new token. That is above the
+   * record's old token, an earlier revision; a token written by hand above the store's
+   * revision would not be honoured. The client may retry a call whose first attempt
+   * committed: the retry then loses its compare and reports `undefined`, as a lost race
+   * does, and Leases re-reads, finding its own write (the marker read as its revision).
    */
-  writeLease(lease: LeaseFields, version: bigint | undefined, signal?: AbortSignal) {
+  writeLease(write: LeaseWrite, version: bigint | undefined, signal?: AbortSignal) {
     return this.#call("writeLease", signal, async (deadline) => {
-      const key = this.#leasePrefix + lease.name;
+      const key = this.#leasePrefix + write.name;
       const c = this.#client;
       const txn =
         version === undefined
           ? c.if(key, "Create", "==", 0)
           : c.if(key, "Mod", "==", version.toString());
       const res = await txn
-        .then(c.put(key).value(encodeLease(lease, "writeLease")))
+        .then(c.put(key).value(encodeLease(write, "writeLease")))
         .options({ deadline })
         .commit();
       if (!res.succeeded) return undefined;
       const revision = res.header?.revision;
       if (revision === undefined)
         throw new StoreError(KIND, "writeLease", "the txn answered without a revision");
-      return BigInt(revision);
+      const written = BigInt(revision);
+      return { version: written, token: write.newToken ? written : write.token };
     });
   }
 
@@ -166,11 +204,13 @@ export class EtcdLeases implements LeaseStore {
     });
   }
 
-  #read(lease: EtcdRangeRequest, deadline: number): Promise<EtcdTxnResult> {
-    const success = [this.#clockKey, Buffer.from(this.#maxStepKey)].map((key) => ({
-      request_range: { key },
+  /** The clock, maxStep and (where given) the lease range, in one txn without a compare. */
+  #read(lease: EtcdRangeRequest | undefined, deadline: number): Promise<EtcdTxnResult> {
+    const ranges: EtcdRangeRequest[] = [this.#clockKey, this.#maxStepKey].map((key) => ({
+      key: Buffer.from(key),
     }));
-    success.push({ request_range: lease });
+    if (lease) ranges.push(lease);
+    const success = ranges.map((range) => ({ request_range: range }));
     return this.#client.kv.txn({ compare: [], success, failure: [] }, { deadline });
   }
 

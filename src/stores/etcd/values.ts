@@ -1,7 +1,7 @@
 /** How the etcd store writes its values, and how it checks what it reads. */
-import { CorruptRecordError, quote, StoreError } from "../../errors.js";
-import type { LeaseFields, LeaseRecord } from "../../lease-store.js";
-import { checkLease, describeValue, parseStoredDecimal } from "../../record.js";
+import { CorruptRecordError, quote } from "../../errors.js";
+import type { LeaseRecord, LeaseWrite } from "../../lease-store.js";
+import { checkLease, checkWrite, describeValue, parseStoredDecimal } from "../../record.js";
 import { INT64_MAX } from "../../time.js";
 import type { EtcdKeyValue } from "./client.js";
 
@@ -35,27 +35,31 @@ export function decodeMaxStep(value: Buffer, operation: string): bigint {
   );
 }
 
-/** A lease's value: `{"holder","token","start","expiry","pins"}`, integers as decimal strings. */
-export function encodeLease(lease: LeaseFields, operation: string): string {
-  for (const field of ["token", "start", "expiry"] as const) {
-    const v = lease[field];
-    if (v < 0n || v > INT64_MAX)
-      throw new StoreError(KIND, operation, `${field} ${v} is not a non-negative int64`, {
-        retryable: false,
-      });
-  }
+/**
+ * Where a lease's `token` is this text, the token is the key's mod_revision: the revision of
+ * the txn that gave the record its token, which the value cannot hold (./leases.ts).
+ */
+export const TOKEN_IS_REVISION = "mod_revision";
+
+/**
+ * A lease's value: `{"holder","token","start","expiry","pins"}`, integers as decimal strings;
+ * the token TOKEN_IS_REVISION where the write gives the record a new one.
+ */
+export function encodeLease(write: LeaseWrite, operation: string): string {
+  checkWrite(write, KIND, operation);
   return JSON.stringify({
-    holder: lease.holder,
-    token: lease.token.toString(),
-    start: lease.start.toString(),
-    expiry: lease.expiry.toString(),
-    pins: lease.pins,
+    holder: write.holder,
+    token: write.newToken ? TOKEN_IS_REVISION : write.token.toString(),
+    start: write.start.toString(),
+    expiry: write.expiry.toString(),
+    pins: write.pins,
   });
 }
 
 /**
- * A lease read back: `name` from its key, the version its mod_revision. A value that is not
- * a JSON object, or an integer that is not a canonical decimal string, is corrupt.
+ * A lease read back: `name` from its key, the version its mod_revision (and so the token,
+ * where it is TOKEN_IS_REVISION). A value that is not a JSON object, or an integer that is
+ * not a canonical decimal string, is corrupt.
  */
 export function decodeLease(name: string, kv: EtcdKeyValue, operation: string): LeaseRecord {
   const corrupt = (detail: string) =>
@@ -70,6 +74,7 @@ export function decodeLease(name: string, kv: EtcdKeyValue, operation: string): 
   if (raw === null || typeof raw !== "object" || Array.isArray(raw))
     throw corrupt(`value ${quote(text, 40)} is not a JSON object`);
   const fields = raw as Record<string, unknown>;
+  const revision = BigInt(kv.mod_revision);
   const int = (field: string): unknown => {
     const v = fields[field];
     if (typeof v !== "string")
@@ -81,11 +86,11 @@ export function decodeLease(name: string, kv: EtcdKeyValue, operation: string): 
     {
       name,
       holder: fields.holder,
-      token: int("token"),
+      token: fields.token === TOKEN_IS_REVISION ? revision : int("token"),
       start: int("start"),
       expiry: int("expiry"),
       pins: fields.pins,
-      version: BigInt(kv.mod_revision),
+      version: revision,
     },
     KIND,
     operation,

@@ -10,6 +10,7 @@ import {
   type RawLease,
   wrongType,
 } from "../../record.js";
+import { later } from "../../time.js";
 import type { StoreCalls } from "../call.js";
 import type { MemoryCell } from "./cell.js";
 
@@ -76,7 +77,7 @@ export class MemoryLeases implements LeaseStore {
       if (stored?.version !== version) return undefined;
       let token = write.token;
       if (write.newToken) {
-        token = (write.token > cell.lastToken ? write.token : cell.lastToken) + 1n;
+        token = later(write.token, cell.lastToken) + 1n;
         cell.lastToken = token;
       }
       const next = ++cell.leaseVersion;

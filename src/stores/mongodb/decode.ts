@@ -5,11 +5,16 @@
 import type { Document } from "mongodb";
 import { CorruptRecordError, quote, StoreError } from "../../errors.js";
 import type { LeaseRecord } from "../../lease-store.js";
-import { checkLease, checkStoredTime } from "../../record.js";
+import { CLOCK_TIME, checkLease, checkStoredTime, MAX_STEP } from "../../record.js";
 
 const KIND = "mongodb";
 /** The clock document's `_id`, as Juju wrote it. */
 export const CLOCK_ID = "g";
+
+/** A document of the clock's or the leases' collection: every `_id` is a string. */
+export interface NamedDocument extends Document {
+  _id: string;
+}
 
 /** The integer fields of a lease document, each read with its stored type (`tokenType`…). */
 export const LEASE_INTEGERS = ["token", "start", "expiry", "version"] as const;
@@ -34,21 +39,30 @@ export function shown(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value.slice(0, 40)) : String(value);
 }
 
+/** The integer fields of the clock document: Juju's `time`, and ours beside it. */
+export type ClockField = "time" | "maxStep" | "lastToken";
+
+/** What a corrupt field makes corrupt, for messages; `time` alone must be there. */
+const RECORDS: Record<ClockField, string> = {
+  time: CLOCK_TIME.record,
+  maxStep: MAX_STEP.record,
+  lastToken: "token counter",
+};
+
 /**
- * The integer of the clock document (`time`) or of the maxStep setting (`value`), with its
- * stored type (`timeType`, `valueType`) computed by the server, checked; `ns` is the
- * namespace the document came from, for messages.
+ * An integer field of the clock document, with its stored type (`timeType`…) computed by
+ * the server, checked; `ns` is the clock's namespace, for messages. A missing `maxStep` or
+ * `lastToken` is undefined (none stored); a missing `time` is a corrupt clock record.
  */
-export function decodeTime(
+export function decodeField(
   doc: Document,
+  field: ClockField,
   operation: string,
   ns: string,
-  what: "clock" | "maxStep" = "clock",
-): bigint {
-  const field = what === "clock" ? "time" : "value";
+): bigint | undefined {
   const value = doc[field];
   const type = doc[`${field}Type`];
-  const record = what === "clock" ? undefined : "maxStep record";
+  const record = RECORDS[field];
   if (type === undefined) {
     throw new StoreError(
       KIND,
@@ -59,21 +73,14 @@ export function decodeTime(
   }
   if (INTEGER_TYPES.includes(type)) {
     const exact = exactInteger(value);
-    if (exact !== undefined) {
-      if (!record || exact >= 0n) return checkStoredTime(exact, KIND, operation);
-      throw new CorruptRecordError(
-        KIND,
-        operation,
-        `${field} in ${ns} is negative (${exact})`,
-        record,
-      );
-    }
+    if (exact !== undefined) return checkStoredTime(exact, KIND, operation, { field, record });
   }
   if (type === "missing" || value === undefined) {
+    if (field !== "time") return undefined;
     throw new CorruptRecordError(
       KIND,
       operation,
-      `the ${what} document in ${ns} has no ${field} field`,
+      `the clock document in ${ns} has no time field`,
       record,
     );
   }
@@ -83,6 +90,11 @@ export function decodeTime(
     `${field} in ${ns} is a BSON ${String(type)} (${shown(value)}), not an int64`,
     record,
   );
+}
+
+/** The clock document's `time`, checked (see decodeField). */
+export function decodeTime(doc: Document, operation: string, ns: string): bigint {
+  return decodeField(doc, "time", operation, ns) as bigint;
 }
 
 /**

@@ -8,44 +8,45 @@ import {
   type W,
 } from "mongodb";
 import { abortable } from "../../abort.js";
-import { StoreError } from "../../errors.js";
-import type { LeaseFields, LeaseRecord, LeaseStore } from "../../lease-store.js";
+import { ClockRecordMissingError, StoreError } from "../../errors.js";
+import type { LeaseRecord, LeaseStore, LeaseWrite } from "../../lease-store.js";
+import { checkWrite } from "../../record.js";
 import { INT64_MAX } from "../../time.js";
 import type { StoreCalls } from "../call.js";
 import {
   CLOCK_ID,
+  decodeField,
   decodeLease,
   decodeTime,
   INTEGER_TYPES,
   LEASE_INTEGERS,
+  type NamedDocument,
   prefixRange,
 } from "./decode.js";
 import { mongoCode } from "./errors.js";
+import { allotToken, type TokenCounterOptions } from "./tokens.js";
 import { watchChanges } from "./watch.js";
 
-const KIND = "mongodb";
-/** The `_id` of the cluster's maxStep in the settings, `{ _id: "maxStep", value: <int64 ns> }`. */
-export const MAX_STEP_ID = "maxStep";
+export type { NamedDocument };
 
-/** The clock document, with the server's name for the stored type of `time`. */
-const CLOCK_FIELDS = { time: 1, timeType: { $type: "$time" } };
-/** A setting, with the server's name for the stored type of `value`. */
-const SETTING_FIELDS = { value: 1, valueType: { $type: "$value" } };
+const KIND = "mongodb";
+
+/** The clock document's time and maxStep, with the server's names for their stored types. */
+const CLOCK_FIELDS = {
+  time: 1,
+  timeType: { $type: "$time" },
+  maxStep: 1,
+  maxStepType: { $type: "$maxStep" },
+};
+const MAX_STEP_FIELDS = { _id: 0, maxStep: 1, maxStepType: { $type: "$maxStep" } };
 /** A lease document, with the stored type of each integer (`tokenType`…): see decodeLease. */
 const LEASE_FIELDS: Document = { holder: 1, pins: 1 };
 for (const f of LEASE_INTEGERS)
   Object.assign(LEASE_FIELDS, { [f]: 1, [`${f}Type`]: { $type: `$${f}` } });
 
-/** A document of the clock's, the settings' or the leases' collection: every `_id` is a string. */
-export interface NamedDocument extends Document {
-  _id: string;
-}
-
 export interface MongoLeasesOptions {
-  /** The clock's collection, which holds the clock document alone. */
+  /** The clock's collection: the clock document holds maxStep and the token counter too. */
   clock: Collection<NamedDocument>;
-  /** `<clock collection>_settings`, in the clock's database: the maxStep document. */
-  settings: Collection<NamedDocument>;
   /** `<clock collection>_leases`, in the clock's database. */
   leases: Collection<NamedDocument>;
   calls: StoreCalls;
@@ -63,29 +64,67 @@ export interface MongoLeasesOptions {
 
 /**
  * Leases in the collection `<clock collection>_leases`, one document per lease:
- * `{ _id: name, holder, token, start, expiry, pins, version }`, integers as int64 (Long);
- * the cluster's maxStep in `<clock collection>_settings`, `{ _id: "maxStep", value }`, so
- * that the clock's collection holds the clock alone, as Juju's does. A write is a
+ * `{ _id: name, holder, token, start, expiry, pins, version }`, integers as int64 (Long).
+ * The cluster's maxStep and the fencing-token counter are fields of the clock document,
+ * `{ _id: "g", time, maxStep, lastToken }` (Juju reads and `$set`s `time` only), because a
+ * MongoDB write is atomic within one document: the clock's advance is one updateOne whose
+ * filter holds both the old time and the maxStep it was built on. A lease write is a
  * compare-and-swap on `version`: an insert for a new record (a duplicate key loses), else
- * `updateOne({ _id, version }, { $set })` decided by matchedCount. A retried write whose
- * first attempt committed is answered from the oplog as the success it was.
+ * `updateOne({ _id, version }, { $set })` decided by matchedCount; a change of holder first
+ * takes a token from the counter (tokens.ts). A retried write whose first attempt committed
+ * is answered from the oplog as the success it was.
  *
- * Round trips: readLease and listLeases one each (one aggregate reading the clock document
- * and, through $unionWith, the maxStep document and the leases, so that it is one command in
- * the store's session, which the sessions specification forbids using for two operations
- * at once); writeLease, ensureMaxStep and swapMaxStep one each (ensureMaxStep two when a
- * retried upsert is answered without its projection). watchLeases is one change stream.
+ * Round trips: readClock one find; readLease and listLeases one aggregate each (the clock
+ * document, then the leases through $unionWith: one command in the store's session, which
+ * the sessions specification forbids using for two operations at once); advanceClock,
+ * swapMaxStep one each; writeLease one, plus one for a new token; ensureMaxStep one where it
+ * stores the value, two where one was stored already. watchLeases is one change stream.
  */
 export class MongoLeases implements LeaseStore {
   readonly #o: MongoLeasesOptions;
-  /** The clock's and the settings' namespaces, for messages. */
+  /** The clock's namespace, for messages. */
   readonly #ns: string;
-  readonly #settingsNs: string;
+  readonly #tokens: TokenCounterOptions;
 
   constructor(options: MongoLeasesOptions) {
     this.#o = options;
     this.#ns = `${options.clock.dbName}.${options.clock.collectionName}`;
-    this.#settingsNs = `${options.settings.dbName}.${options.settings.collectionName}`;
+    this.#tokens = {
+      ...options,
+      write: (write, signal) => this.#write(write, signal),
+      ns: this.#ns,
+    };
+  }
+
+  readClock(signal?: AbortSignal) {
+    return this.#o.calls.run("readClock", signal, async () => {
+      const doc = await this.#findClock({ _id: 0, ...CLOCK_FIELDS }, signal);
+      if (doc === null) return { time: undefined, maxStep: undefined };
+      return this.#context(doc, "readClock");
+    });
+  }
+
+  advanceClock(old: bigint, next: bigint, maxStep: bigint, signal?: AbortSignal) {
+    return this.#o.calls.run("advanceClock", signal, async () => {
+      const time = int64(next, "time", "advanceClock");
+      // A negative `old` or maxStep can only match a corrupt record, which is left alone.
+      if (old < 0n || old > INT64_MAX || maxStep < 0n || maxStep > INT64_MAX) return false;
+      const { clock, session, writeConcern } = this.#o;
+      const result = await this.#write(
+        () =>
+          clock.updateOne(
+            {
+              _id: CLOCK_ID,
+              time: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES },
+              maxStep: { $eq: Long.fromBigInt(maxStep), $type: INTEGER_TYPES },
+            },
+            { $set: { time } },
+            { writeConcern, session },
+          ),
+        signal,
+      );
+      return result.matchedCount === 1;
+    });
   }
 
   readLease(name: string, signal?: AbortSignal) {
@@ -101,80 +140,87 @@ export class MongoLeases implements LeaseStore {
     );
   }
 
-  writeLease(lease: LeaseFields, version: bigint | undefined, signal?: AbortSignal) {
+  writeLease(write: LeaseWrite, version: bigint | undefined, signal?: AbortSignal) {
     return this.#o.calls.run("writeLease", signal, async () => {
-      const fields: Document = { holder: lease.holder, pins: [...lease.pins] };
-      for (const f of ["token", "start", "expiry"] as const)
-        fields[f] = int64(lease[f], f, "writeLease");
+      checkWrite(write, KIND, "writeLease");
+      if (version !== undefined && (version < 1n || version >= INT64_MAX)) return undefined;
+      const token = write.newToken
+        ? await allotToken(this.#tokens, write.token, signal)
+        : write.token;
+      const fields: Document = { holder: write.holder, pins: [...write.pins] };
+      for (const [f, v] of [
+        ["token", token],
+        ["start", write.start],
+        ["expiry", write.expiry],
+      ] as const)
+        fields[f] = Long.fromBigInt(v);
       const { leases, session, writeConcern } = this.#o;
       if (version === undefined) {
         try {
-          const doc = { _id: lease.name, ...fields, version: Long.ONE };
+          const doc = { _id: write.name, ...fields, version: Long.ONE };
           await this.#write(() => leases.insertOne(doc, { writeConcern, session }), signal);
-          return 1n;
+          return { version: 1n, token };
         } catch (err) {
           if (mongoCode(err) === 11000) return undefined; // another write came first
           throw err;
         }
       }
-      if (version < 1n || version >= INT64_MAX) return undefined;
       const result = await this.#write(
         () =>
           leases.updateOne(
-            { _id: lease.name, version: { $eq: Long.fromBigInt(version), $type: "long" } },
+            { _id: write.name, version: { $eq: Long.fromBigInt(version), $type: "long" } },
             { $set: { ...fields, version: Long.fromBigInt(version + 1n) } },
             { writeConcern, session },
           ),
         signal,
       );
-      return result.matchedCount === 1 ? version + 1n : undefined;
+      return result.matchedCount === 1 ? { version: version + 1n, token } : undefined;
     });
   }
 
-  /** An upsert that sets `value` only when it inserts, returning the stored document. */
+  /**
+   * Sets maxStep in the clock document where it has none (never creating the document), and
+   * returns the stored one: read with a find where the update matched nothing.
+   */
   ensureMaxStep(value: bigint, signal?: AbortSignal) {
     return this.#o.calls.run("ensureMaxStep", signal, async () => {
-      const { settings, session, writeConcern } = this.#o;
-      let doc: Document | null = null;
-      try {
-        doc = await this.#write(
-          () =>
-            settings.findOneAndUpdate(
-              { _id: MAX_STEP_ID },
-              { $setOnInsert: { value: int64(value, "maxStep", "ensureMaxStep") } },
-              {
-                upsert: true,
-                returnDocument: "after",
-                projection: SETTING_FIELDS,
-                writeConcern,
-                session,
-              },
-            ),
-          signal,
-        );
-      } catch (err) {
-        // Another process inserted it between this upsert's look and its insert.
-        if (mongoCode(err) !== 11000) throw err;
-      }
+      const maxStep = int64(value, "maxStep", "ensureMaxStep");
+      const { clock, session, writeConcern } = this.#o;
+      let doc: Document | null = await this.#write(
+        () =>
+          clock.findOneAndUpdate(
+            { _id: CLOCK_ID, maxStep: { $exists: false } },
+            { $set: { maxStep } },
+            { returnDocument: "after", projection: MAX_STEP_FIELDS, writeConcern, session },
+          ),
+        signal,
+      );
       // A retried findAndModify is answered from the oplog without the projection.
-      if (doc?.valueType === undefined) doc = await this.#findMaxStep(signal);
-      if (doc === null)
-        throw new StoreError(KIND, "ensureMaxStep", "the maxStep document disappeared");
-      return decodeTime(doc, "ensureMaxStep", this.#settingsNs, "maxStep");
+      if (doc?.maxStepType === undefined) doc = await this.#findClock(MAX_STEP_FIELDS, signal);
+      if (doc === null) throw new ClockRecordMissingError(KIND, "ensureMaxStep");
+      const stored = decodeField(doc, "maxStep", "ensureMaxStep", this.#ns);
+      if (stored === undefined) {
+        throw new StoreError(
+          KIND,
+          "ensureMaxStep",
+          `maxStep was deleted from ${this.#ns} meanwhile`,
+        );
+      }
+      return stored;
     });
   }
 
   swapMaxStep(old: bigint, next: bigint, signal?: AbortSignal) {
     return this.#o.calls.run("swapMaxStep", signal, async () => {
-      const value = int64(next, "maxStep", "swapMaxStep");
+      const maxStep = int64(next, "maxStep", "swapMaxStep");
       // Only a corrupt value could match a negative `old`, and it is left alone.
       if (old < 0n || old > INT64_MAX) return false;
-      const { settings, session, writeConcern } = this.#o;
+      const { clock, session, writeConcern } = this.#o;
       const result = await this.#write(
         () =>
-          settings.updateOne(
-            { _id: MAX_STEP_ID, value: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES } },
-            { $set: { value } },
+          clock.updateOne(
+            { _id: CLOCK_ID, maxStep: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES } },
+            { $set: { maxStep } },
             { writeConcern, session },
           ),
         signal,
@@ -202,20 +248,14 @@ export class MongoLeases implements LeaseStore {
   }
 
   /**
-   * One aggregate: the clock document, then the maxStep document and the leases `filter`
-   * selects (a collection that does not exist adds nothing to a union).
+   * One aggregate: the clock document, then the leases `filter` selects (a collection that
+   * does not exist adds nothing to a union).
    */
   async #read(filter: Document, sorted: boolean, operation: string, signal?: AbortSignal) {
-    const { clock, settings, leases, readConcern, session } = this.#o;
+    const { clock, leases, readConcern, session } = this.#o;
     const pipeline: Document[] = [
       { $match: { _id: CLOCK_ID } },
       { $project: CLOCK_FIELDS },
-      {
-        $unionWith: {
-          coll: settings.collectionName,
-          pipeline: [{ $match: { _id: MAX_STEP_ID } }, { $project: SETTING_FIELDS }],
-        },
-      },
       {
         $unionWith: {
           coll: leases.collectionName,
@@ -234,29 +274,31 @@ export class MongoLeases implements LeaseStore {
         signal,
       })
       .toArray();
-    let time: bigint | undefined;
-    let maxStep: bigint | undefined;
+    let context: { time: bigint | undefined; maxStep: bigint | undefined } = {
+      time: undefined,
+      maxStep: undefined,
+    };
     const found: LeaseRecord[] = [];
     for (const doc of docs) {
+      // A lease may be named "g" too: what tells the clock document is its fields.
       if ("versionType" in doc) found.push(decodeLease(doc, operation));
-      else if ("valueType" in doc)
-        maxStep = decodeTime(doc, operation, this.#settingsNs, "maxStep");
-      else time = decodeTime(doc, operation, this.#ns);
+      else context = this.#context(doc, operation);
     }
-    return { time, maxStep, leases: found };
+    return { ...context, leases: found };
   }
 
-  #findMaxStep(signal: AbortSignal | undefined): Promise<Document | null> {
-    const { settings, readConcern, session } = this.#o;
-    return settings.findOne(
-      { _id: MAX_STEP_ID },
-      {
-        projection: SETTING_FIELDS,
-        readConcern,
-        readPreference: ReadPreference.primary,
-        session,
-        signal,
-      },
+  #context(doc: Document, operation: string) {
+    return {
+      time: decodeTime(doc, operation, this.#ns),
+      maxStep: decodeField(doc, "maxStep", operation, this.#ns),
+    };
+  }
+
+  #findClock(projection: Document, signal: AbortSignal | undefined): Promise<Document | null> {
+    const { clock, readConcern, session } = this.#o;
+    return clock.findOne(
+      { _id: CLOCK_ID },
+      { projection, readConcern, readPreference: ReadPreference.primary, session, signal },
     );
   }
 

@@ -14,9 +14,9 @@ import { ClosedError, ConfigError, StoreError } from "../../errors.js";
 import { type ClockStore, DEFAULT_TIMEOUT_MS } from "../../store.js";
 import { INT64_MAX } from "../../time.js";
 import { StoreCalls } from "../call.js";
-import { CLOCK_ID, decodeTime } from "./decode.js";
+import { CLOCK_ID, decodeTime, type NamedDocument } from "./decode.js";
 import { explainMongoError, mongoCode } from "./errors.js";
-import { MongoLeases, type NamedDocument } from "./leases.js";
+import { MongoLeases } from "./leases.js";
 import { watchClock } from "./watch.js";
 
 const KIND = "mongodb";
@@ -76,10 +76,15 @@ function clockFilter(condition: Document = {}): Filter<ClockDocument> {
   return filter as Filter<ClockDocument>;
 }
 
-/** The clock document as Juju wrote it; `time` as the server holds it (see TIME_TYPES). */
+/**
+ * The clock document as Juju wrote it; `time` as the server holds it (see TIME_TYPES).
+ * Leases add `maxStep` and `lastToken` (see leases.ts).
+ */
 export interface ClockDocument {
   _id: string;
   time: Long;
+  maxStep?: Long;
+  lastToken?: Long;
 }
 
 /**
@@ -105,8 +110,10 @@ const noop = () => {};
  * `$inc: { time: 0 }` (never $set, which would overwrite an existing clock); a swap is
  * `updateOne({ _id: "g", time: old }, { $set: { time: next } })`, decided by matchedCount.
  * Times are written as BSON int64 (Long) and read without going through a double.
- * Lease records and the cluster's maxStep are in collections beside it (see leases.ts), so
- * that this one holds the clock alone, as Juju's does; a clock alone makes neither.
+ * Where leases are used, the document also holds the cluster's `maxStep` and the
+ * fencing-token counter `lastToken` (int64s, see leases.ts), which Juju's code, reading and
+ * `$set`ting `time` alone, leaves be; the lease records are in `<collection>_leases`. The
+ * clock alone writes neither.
  *
  * The store takes a driver Collection, so the URL opener (openMongoStore) and the
  * original Config API (newReader/newUpdater) share it. It closes nothing it was given;
@@ -177,14 +184,12 @@ export class MongoStore implements ClockStore {
     this.leases = client && this.#openLeases(client);
   }
 
-  /** Leases in `<collection>_leases` of the clock's database, maxStep in `<collection>_settings`. */
+  /** Leases in `<collection>_leases` of the clock's database (maxStep in the clock document). */
   #openLeases(client: MongoClient): MongoLeases {
     const { dbName, collectionName } = this.#collection;
-    const db = client.db(dbName);
     return new MongoLeases({
       clock: this.#collection as unknown as Collection<NamedDocument>,
-      settings: db.collection<NamedDocument>(`${collectionName}_settings`),
-      leases: db.collection<NamedDocument>(`${collectionName}_leases`),
+      leases: client.db(dbName).collection<NamedDocument>(`${collectionName}_leases`),
       calls: this.#calls,
       session: this.#session,
       readConcern: this.#readConcern,

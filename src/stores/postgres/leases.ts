@@ -1,21 +1,23 @@
-import type { LeaseFields, LeaseStore } from "../../lease-store.js";
-import { MAX_STEP, parseStoredDecimal } from "../../record.js";
+import type { LeaseStore, LeaseWrite, LeaseWritten } from "../../lease-store.js";
+import { checkWrite, MAX_STEP, parseStoredDecimal } from "../../record.js";
 import type { StoreCalls } from "../call.js";
 import { leaseRows, type Row, type RowDecoding } from "../lease-rows.js";
 import { prefixEnd } from "../prefix.js";
 import type { PgResult } from "./client.js";
 import { pgCode } from "./errors.js";
+import { leaseStatements, type Read, readSql } from "./lease-sql.js";
 import { type PgTables, UNDEFINED_TABLE } from "./tables.js";
 import { type ListenOptions, listen } from "./watch.js";
 
 const KIND = "postgres";
-const COLUMNS = "l.name, l.holder, l.token, l.start, l.expiry, to_json(l.pins) AS pins, l.version";
 
 export interface PostgresLeasesOptions {
   tables: PgTables;
   calls: StoreCalls;
   /** The leases' NOTIFY channel (payload: the lease's name). */
   channel: string;
+  /** The clock's NOTIFY channel (payload: the new time), as the clock's own CAS notifies it. */
+  clockChannel: string;
   /** The store's LISTEN settings for a watch (./watch.ts). */
   listen: (operation: string) => ListenOptions;
 }
@@ -25,9 +27,10 @@ export interface PostgresLeasesOptions {
  * cluster's maxStep in `<table>_settings` (row `maxStep`): the clock table holds the clock
  * alone. A read is one statement, so one snapshot and one round trip: the clock and maxStep
  * as scalar subqueries, the lease by a LEFT JOIN. Each write is one statement too, a
- * compare-and-swap on `version` that NOTIFYs the lease's name. The settings table is made by
- * ensureMaxStep or the first insert, the lease table by the first insert; a read where a
- * table is missing reads the others.
+ * compare-and-swap on `version` that NOTIFYs the lease's name; new fencing tokens come from
+ * the sequence `<table>_tokens`. The settings table is made by ensureMaxStep or the first
+ * insert, the lease table and the sequence by the first insert, and any of them again by the
+ * next write after it was dropped; a read where a table is missing reads the others.
  */
 export class PostgresLeases implements LeaseStore {
   readonly #o: PostgresLeasesOptions;
@@ -36,6 +39,26 @@ export class PostgresLeases implements LeaseStore {
   constructor(options: PostgresLeasesOptions) {
     this.#o = options;
     this.#sql = leaseStatements(options.tables);
+  }
+
+  readClock(signal?: AbortSignal) {
+    return this.#o.calls.run("readClock", signal, async () => {
+      const rows = await this.#rows("clock", [], "readClock");
+      const { leases: _none, ...context } = leaseRows(rows, "readClock", DECODING);
+      return context;
+    });
+  }
+
+  /** One statement: the clock's CAS, on the maxStep row locked for its duration (./lease-sql.ts). */
+  advanceClock(old: bigint, next: bigint, maxStep: bigint, signal?: AbortSignal) {
+    const { calls, tables, clockChannel } = this.#o;
+    return calls.run("advanceClock", signal, async () => {
+      // A negative `old` can only match a corrupt record, which is never overwritten.
+      if (old < 0n) return false;
+      const values = [old.toString(), next.toString(), maxStep.toString(), clockChannel];
+      const res = await missingTable(tables.query(this.#sql.advance, values, "advance"));
+      return res?.rowCount === 1;
+    });
   }
 
   readLease(name: string, signal?: AbortSignal) {
@@ -58,30 +81,31 @@ export class PostgresLeases implements LeaseStore {
     });
   }
 
-  writeLease(lease: LeaseFields, version: bigint | undefined, signal?: AbortSignal) {
+  writeLease(write: LeaseWrite, version: bigint | undefined, signal?: AbortSignal) {
     const { calls, tables, channel } = this.#o;
-    return calls.run("writeLease", signal, async () => {
+    return calls.run("writeLease", signal, async (): Promise<LeaseWritten | undefined> => {
+      checkWrite(write, KIND, "writeLease");
       const values = [
-        lease.name,
-        lease.holder,
-        lease.token.toString(),
-        lease.start.toString(),
-        lease.expiry.toString(),
-        [...lease.pins],
+        write.name,
+        write.holder,
+        write.token.toString(),
+        write.start.toString(),
+        write.expiry.toString(),
+        [...write.pins],
         channel,
+        write.newToken,
       ];
-      let res: PgResult | undefined;
-      if (version === undefined) {
-        // Every table, so that a read of the lease is the one statement.
-        await Promise.all([tables.createClock(), tables.createSettings(), tables.createLeases()]);
-        res = await tables.query(this.#sql.insert, values, "insertLease");
-      } else {
-        res = await missingTable(
-          tables.query(this.#sql.update, [...values, version.toString()], "updateLease"),
-        );
-      }
-      const row = res?.rows[0];
-      return row && parseStoredDecimal(String(row.version), KIND, "writeLease");
+      const res = await this.#remade(async (again) => {
+        if (version === undefined || again) await tables.createAll();
+        if (version === undefined) return tables.query(this.#sql.insert, values, "insertLease");
+        return tables.query(this.#sql.update, [...values, version.toString()], "updateLease");
+      });
+      const row = res.rows[0];
+      if (!row) return undefined;
+      return {
+        version: parseStoredDecimal(String(row.version), KIND, "writeLease"),
+        token: parseStoredDecimal(String(row.token), KIND, "writeLease"),
+      };
     });
   }
 
@@ -89,8 +113,10 @@ export class PostgresLeases implements LeaseStore {
   ensureMaxStep(value: bigint, signal?: AbortSignal) {
     const { calls, tables } = this.#o;
     return calls.run("ensureMaxStep", signal, async () => {
-      await tables.createSettings();
-      const res = await tables.query(this.#sql.ensureMaxStep, [value.toString()]);
+      const res = await this.#remade(async () => {
+        await tables.createSettings();
+        return tables.query(this.#sql.ensureMaxStep, [value.toString()]);
+      });
       return parseStoredDecimal(String(res.rows[0]?.value), KIND, "ensureMaxStep", MAX_STEP);
     });
   }
@@ -121,6 +147,20 @@ export class PostgresLeases implements LeaseStore {
   }
 
   /**
+   * `write`, and once more where a relation it needs was dropped under the running store
+   * (42P01): `again`, after the store forgot what it had made, so that it is made anew.
+   */
+  async #remade(write: (again: boolean) => Promise<PgResult>): Promise<PgResult> {
+    try {
+      return await write(false);
+    } catch (err) {
+      if (pgCode(err) !== UNDEFINED_TABLE) throw err;
+      this.#o.tables.forget();
+      return write(true);
+    }
+  }
+
+  /**
    * The rows of a read. Where a table it reads is missing, the same read of the tables there
    * are (none at all when one went missing meanwhile): the clock alone, say, before any
    * lease was written, or the leases with no clock after its table was dropped.
@@ -138,61 +178,6 @@ export class PostgresLeases implements LeaseStore {
     const again = tables.query(readSql(tables, kind, present), present.leases ? values : []);
     return (await missingTable(again))?.rows ?? [];
   }
-}
-
-type Read = "read" | "list" | "listAll";
-
-/** Which of the three tables exist, for a read that must do without the others. */
-interface Present {
-  readonly clock: boolean;
-  readonly settings: boolean;
-  readonly leases: boolean;
-}
-
-const ALL: Present = { clock: true, settings: true, leases: true };
-
-/**
- * A read as one statement: the clock and maxStep as scalar subqueries, the leases by a LEFT
- * JOIN, so that a row comes back even when no lease matches. A table not `present` reads as
- * NULL; without the lease table there are no parameters either.
- */
-function readSql({ clock, settings, leases }: Relations, kind: Read, present = ALL): string {
-  const time = present.clock ? `(SELECT time FROM ${clock} WHERE id = 'g')` : "NULL";
-  const maxStep = present.settings
-    ? `(SELECT value FROM ${settings} WHERE name = 'maxStep')`
-    : "NULL";
-  const context = `SELECT ${time} AS time, ${maxStep} AS max_step`;
-  if (!present.leases) return context;
-  const join = `${context}, ${COLUMNS} FROM (VALUES (1)) AS one LEFT JOIN ${leases} AS l`;
-  const order = `ORDER BY l.name COLLATE "C"`;
-  if (kind === "read") return `${join} ON l.name = $1`;
-  if (kind === "list")
-    return `${join} ON l.name COLLATE "C" >= $1 AND l.name COLLATE "C" < $2 ${order}`;
-  return `${join} ON l.name COLLATE "C" >= $1 ${order}`;
-}
-
-/** The three tables' relation names, as PgTables holds them. */
-type Relations = Pick<PgTables, "clock" | "settings" | "leases">;
-
-/** The statements' text, made once per store (and by the benchmark's raw baseline). */
-export function leaseStatements(tables: Relations) {
-  const { settings, leases } = tables;
-  return {
-    read: readSql(tables, "read"),
-    list: readSql(tables, "list"),
-    listAll: readSql(tables, "listAll"),
-    present: `SELECT to_regclass($1) IS NOT NULL AS clock, to_regclass($2) IS NOT NULL AS settings,
-      to_regclass($3) IS NOT NULL AS leases`,
-    relations: [tables.clock, settings, leases],
-    insert: `INSERT INTO ${leases} (name, holder, token, start, expiry, pins, version)
-      VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (name) DO NOTHING
-      RETURNING version, pg_notify($7, name)`,
-    update: `UPDATE ${leases} SET holder = $2, token = $3, start = $4, expiry = $5, pins = $6,
-      version = version + 1 WHERE name = $1 AND version = $8 RETURNING version, pg_notify($7, name)`,
-    ensureMaxStep: `INSERT INTO ${settings} AS s (name, value) VALUES ('maxStep', $1)
-      ON CONFLICT (name) DO UPDATE SET value = s.value RETURNING value`,
-    swapMaxStep: `UPDATE ${settings} SET value = $2 WHERE name = 'maxStep' AND value = $1`,
-  };
 }
 
 /** A query's result, or undefined when a table it reads does not exist yet. */

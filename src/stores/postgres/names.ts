@@ -30,6 +30,11 @@ export function settingsTableName(table: string): string {
   return fit(`${table}_settings`);
 }
 
+/** The sequence of fencing tokens beside the clock table `table`. */
+export function tokenSequenceName(table: string): string {
+  return fit(`${table}_tokens`);
+}
+
 /** `"schema"."table"`, or `"table"` for the search_path to find. */
 export function relationName(table: string, schema: string | undefined): string {
   return schema ? `"${schema}"."${table}"` : `"${table}"`;

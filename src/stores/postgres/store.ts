@@ -89,6 +89,7 @@ export class PostgresStore implements ClockStore {
       tables: this.#tables,
       calls: this.#calls,
       channel: leaseChannelName(qualified),
+      clockChannel: this.channel,
       listen: (operation) => this.#listenOptions(operation, leaseChannelName(qualified)),
     });
   }

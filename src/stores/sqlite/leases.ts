@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import { describe, StoreError } from "../../errors.js";
-import type { LeaseStore, LeaseWritten, LeaseWrite } from "../../lease-store.js";
+import type { LeaseStore, LeaseWrite, LeaseWritten } from "../../lease-store.js";
 import { readOnWake } from "../../push.js";
 import { CLOCK_TIME, checkStoredTime, checkWrite, MAX_STEP, wrongType } from "../../record.js";
 import type { StoreCalls } from "../call.js";
@@ -73,7 +73,11 @@ export class SqliteLeases implements LeaseStore {
 
   readClock(signal?: AbortSignal) {
     return this.#read("readClock", signal, () => {
-      const { leases: _none, ...context } = leaseRows(this.#rows("clock", []), "readClock", DECODING);
+      const { leases: _none, ...context } = leaseRows(
+        this.#rows("clock", []),
+        "readClock",
+        DECODING,
+      );
       return context;
     });
   }
@@ -141,7 +145,11 @@ export class SqliteLeases implements LeaseStore {
   }
 
   /** The write's body, which #write runs in one transaction. */
-  #writeOnce(write: LeaseWrite, version: bigint | undefined, pins: string): LeaseWritten | undefined {
+  #writeOnce(
+    write: LeaseWrite,
+    version: bigint | undefined,
+    pins: string,
+  ): LeaseWritten | undefined {
     // The settings table too, so that a read of the lease is the one statement.
     this.#createTables(true);
     const token = write.newToken ? this.#nextToken(write.token) : write.token;
