@@ -145,6 +145,7 @@ function nextLeader(candidates: readonly Candidate[], old: Candidate, after: big
 
 async function runStore(ctx: Context, label: string, url: string, wakes: string) {
   const setup = await openLeases(url, { maxStep: `${HANDOVER.maxStepMs}ms` }); // closes its store
+  await setup.setMaxStep(undefined, BigInt(HANDOVER.maxStepMs) * 1_000_000n);
   const maxStep = await setup.maxStep();
   await setup.close();
   if (maxStep !== BigInt(HANDOVER.maxStepMs) * 1_000_000n)

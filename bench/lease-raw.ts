@@ -101,7 +101,7 @@ async function mongoLeases(
   const writeConcern = { w: "majority" as const };
   /** The token each lease was read with: a write of another one is a claim's, a new token. */
   const tokens = new Map<string, bigint>();
-  /** The store's new token (src/stores/mongodb/tokens.ts), the counter being at or above the read one. */
+  /** A claim's token, taken as the store takes it where the counter is at or above the read one. */
   const newToken = async (floor: bigint): Promise<bigint> => {
     const doc = await clock.findOneAndUpdate(
       { _id: ID, lastToken: { $gte: Long.fromBigInt(floor), $type: ["long", "int"] } } as never,

@@ -36,7 +36,7 @@ async function measure(ctx: Context, target: Target): Promise<LeaseRow> {
   let raw: RawLeases | undefined;
   try {
     await store.ensure();
-    await leases.maxStep(); // the default, stored
+    await leases.setMaxStep(undefined, await leases.maxStep()); // the default, stored
     const held = await leases.claim("gc-extend", HOLDER, HOUR);
     await (await leases.claim("gc-claim", HOLDER, HOUR)).release();
     if (target.driver.kind !== "memory") {

@@ -18,14 +18,18 @@
  *   (`undefined`: where there is no record), and returns the new version and the record's
  *   token; `undefined` when the record was not at that version (another write came first).
  *   With `newToken` the store replaces `write.token` with a token greater than it and than
- *   every token the store handed out before, for any name, even if records, the lease table,
- *   or the store's own counter row were deleted since (where the counter is gone, it is
- *   re-seeded above every token still stored). Linearizable: of two writes from one
- *   version, one wins. Versions are opaque, and differ after every write.
+ *   every token the store handed out to writes that committed before this one began, for any
+ *   name, even if records or the lease table were deleted since; where the store's own
+ *   counter is gone, it is re-seeded above every token still stored. (A token a caller wrote
+ *   by hand, without `newToken`, is honoured for its own record only.) Linearizable: of two writes from one
+ *   version, one wins. Versions are opaque, and differ after every write; a record made anew
+ *   after one was deleted never takes (but by a chance of 2^-52) a version the deleted one
+ *   had, so a writer that read the deleted record cannot overwrite the new one.
  * - `listLeases(prefix)` returns every record whose name starts with `prefix`, by name.
  * - `ensureMaxStep(value)` stores `value` as the cluster's maxStep if none is stored, and
  *   returns the stored one; `swapMaxStep(old, next)` changes it where it is `old`. Neither
- *   creates the clock record.
+ *   creates the clock record; a store that keeps maxStep in the clock's own record (MongoDB)
+ *   throws ClockRecordMissingError without one, as it does for a write with `newToken`.
  * - A record that does not decode (wrong types, negative times) is a CorruptRecordError;
  *   it is never repaired (a write from its version is refused).
  * - Failures are StoreErrors (retryable flag set); an aborted signal rejects with its reason.

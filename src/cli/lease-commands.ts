@@ -4,8 +4,10 @@ import { ConfigError } from "../errors.js";
 import type { LeaseInfo } from "../leases/info.js";
 import type { Lease } from "../leases/lease.js";
 import { openLeases } from "../leases/leases.js";
+import { openReader } from "../open.js";
 import { formatGlobalTime } from "../time.js";
-import { type Io, storeUrl } from "./io.js";
+import { EXIT, ExitWith, type Io, storeUrl } from "./io.js";
+import { durationFlag } from "./options.js";
 
 interface Holding {
   holder: string;
@@ -26,7 +28,7 @@ function token(text: string): bigint {
 
 const global = (t: bigint) => `${formatGlobalTime(t)} (${t} ns)`;
 
-function showLease(lease: Lease, json: boolean | undefined): string {
+function showLease(lease: Lease, json: boolean | undefined, moving: boolean): string {
   const left = lease.remaining();
   if (json) {
     return JSON.stringify({
@@ -37,13 +39,39 @@ function showLease(lease: Lease, json: boolean | undefined): string {
       expiry: lease.expiry.toString(),
       maxStep: lease.maxStep.toString(),
       safeForNs: left.toString(),
+      clockMoving: moving,
     });
   }
   return [
     `lease ${lease.name} held by ${lease.holder}, fencing token ${lease.token}`,
     `expires at global time ${global(lease.expiry)}`,
-    `act on it for at most ${formatDuration(left > 0n ? left : 0n)} from now (the holder's deadline: expiry less the cluster's maxStep, ${formatDuration(lease.maxStep)})`,
+    `act on it for at most ${formatDuration(left > 0n ? left : 0n)} from now (the holder's deadline: expiry less the cluster's maxStep, ${formatDuration(lease.maxStep)}, and clock drift)`,
+    ...(moving
+      ? []
+      : [
+          `note: global time did not move in ${formatDuration(lease.maxStep)}: no updater keeps it (globalclock run, lock, or a campaign), so this lease will not expire, nor free the name, until one runs`,
+        ]),
   ].join("\n");
+}
+
+/**
+ * Whether global time moves: a running worker advances it at least once per maxStep, so a
+ * change is awaited for that long (a lease judged against a clock that stands still never
+ * expires, which its holder should be told).
+ */
+async function clockMoving(url: string | undefined, within: bigint): Promise<boolean> {
+  const signal = AbortSignal.timeout(Number(within / 1_000_000n) + 200);
+  try {
+    await using reader = await openReader(url, { signal });
+    let first: bigint | undefined;
+    for await (const time of reader.watch({ signal })) {
+      if (first === undefined) first = time;
+      else if (time > first) return true;
+    }
+  } catch {
+    // the wait ran out, or the store could not say: not known to move
+  }
+  return false;
 }
 
 /** A lease as one JSON object. */
@@ -77,6 +105,10 @@ export function registerLease(program: Command, io: Io): void {
     .command("lease")
     .description("leases judged against global time, with fencing tokens (exit 4: held or lost)");
   const open = (cmd: Command) => openLeases(storeUrl(cmd, io));
+  // Readers never write: on SQLite a mistyped path is an error, not a new file.
+  const openToRead = (cmd: Command) => openLeases(storeUrl(cmd, io), { readOnly: true });
+  const show = async (held: Lease, cmd: Command, json?: boolean) =>
+    io.out(showLease(held, json, await clockMoving(storeUrl(cmd, io), held.maxStep)));
 
   lease
     .command("claim")
@@ -88,7 +120,7 @@ export function registerLease(program: Command, io: Io): void {
     .action(async (name: string, opts: Holding, cmd: Command) => {
       const d = toNanoseconds(opts.for, "--for");
       await using leases = await open(cmd);
-      io.out(showLease(await leases.claim(name, opts.holder, d), opts.json));
+      await show(await leases.claim(name, opts.holder, d), cmd, opts.json);
     });
 
   lease
@@ -102,7 +134,7 @@ export function registerLease(program: Command, io: Io): void {
     .action(async (name: string, opts: Holding & { token: string }, cmd: Command) => {
       const d = toNanoseconds(opts.for, "--for");
       await using leases = await open(cmd);
-      io.out(showLease(await leases.extend(name, opts.holder, token(opts.token), d), opts.json));
+      await show(await leases.extend(name, opts.holder, token(opts.token), d), cmd, opts.json);
     });
 
   lease
@@ -124,7 +156,7 @@ export function registerLease(program: Command, io: Io): void {
     .argument("<name>")
     .option("--json", "print one JSON object")
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
-      await using leases = await open(cmd);
+      await using leases = await openToRead(cmd);
       const info = await leases.get(name);
       if (opts.json) io.out(JSON.stringify(info ? showInfo(info) : null));
       else io.out(info ? infoLine(info) : `${name}  never claimed`);
@@ -136,7 +168,7 @@ export function registerLease(program: Command, io: Io): void {
     .argument("[prefix]", "name prefix", "")
     .option("--json", "print JSON lines")
     .action(async (prefix: string, opts: { json?: boolean }, cmd: Command) => {
-      await using leases = await open(cmd);
+      await using leases = await openToRead(cmd);
       for (const info of await leases.list(prefix))
         io.out(opts.json ? JSON.stringify(showInfo(info)) : infoLine(info));
     });
@@ -145,9 +177,22 @@ export function registerLease(program: Command, io: Io): void {
     .command("wait")
     .description("return once the lease is free: released, or expired by global time")
     .argument("<name>")
-    .action(async (name: string, _opts: unknown, cmd: Command) => {
-      await using leases = await open(cmd);
-      const info = await leases.waitUntilExpired(name);
+    .option("--timeout <duration>", "give up after this long: exit 4")
+    .action(async (name: string, opts: { timeout?: string }, cmd: Command) => {
+      const timeout =
+        opts.timeout === undefined ? undefined : durationFlag("--timeout", opts.timeout);
+      await using leases = await openToRead(cmd);
+      const signal =
+        timeout === undefined ? undefined : AbortSignal.timeout(Number(timeout / 1_000_000n));
+      let last: LeaseInfo | undefined;
+      const info = await leases
+        .waitUntilExpired(name, { signal, onChange: (held) => void (last = held) })
+        .catch((err: unknown) => {
+          if (!signal?.aborted) throw err;
+          const who = last ? ` (held by ${last.holder}, token ${last.token})` : "";
+          io.err(`globalclock: lease ${name} is still held after ${opts.timeout}${who}`);
+          throw new ExitWith(EXIT.lease);
+        });
       io.out(info ? infoLine(info) : `${name}  never claimed`);
     });
 
@@ -173,19 +218,33 @@ export function registerMaxStep(program: Command, io: Io): void {
   program
     .command("max-step")
     .description("show (or change) the cluster's maxStep: the largest step any worker may take")
-    .option("--set <duration>", "change it (raise it only once no lease is held with the old one)")
-    .action(async (opts: { set?: string }, cmd: Command) => {
-      const next = opts.set === undefined ? undefined : toNanoseconds(opts.set, "--set");
-      if (next !== undefined && next <= 0n) throw new ConfigError("--set", "maxStep must be > 0");
-      await using leases = await open(cmd);
-      let current = await leases.maxStep();
-      if (next !== undefined && next !== current) {
-        if (!(await leases.setMaxStep(current, next))) {
+    .option(
+      "--set <duration>",
+      "change it, either way, at any time (running workers follow; held leases stay safe)",
+    )
+    .option("--json", "print one JSON object")
+    .action(async (opts: { set?: string; json?: boolean }, cmd: Command) => {
+      const next =
+        opts.set === undefined ? undefined : durationFlag("--set", opts.set, { timer: false });
+      const url = storeUrl(cmd, io);
+      // Without --set it only reads: on SQLite a mistyped path is an error, not a new file.
+      await using leases = await openLeases(url, { readOnly: next === undefined });
+      const stored = await leases.storedMaxStep();
+      let current = stored;
+      if (next !== undefined && next !== stored) {
+        if (!(await leases.setMaxStep(stored, next))) {
           throw new ConfigError("--set", "the cluster's maxStep changed meanwhile; look again");
         }
         current = next;
       }
-      io.out(formatDuration(current));
+      const shown = current ?? (await leases.maxStep());
+      if (opts.json)
+        io.out(JSON.stringify({ maxStep: shown.toString(), stored: current !== undefined }));
+      else
+        io.out(
+          current === undefined
+            ? `${formatDuration(shown)} (none stored yet: the default, which the first worker or lease holder stores)`
+            : formatDuration(shown),
+        );
     });
-  const open = (cmd: Command) => openLeases(storeUrl(cmd, io));
 }

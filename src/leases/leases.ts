@@ -266,6 +266,12 @@ export class Leases {
     return maxStep ?? this.#defaultMaxStep;
   }
 
+  /** The cluster's maxStep as stored; undefined where none is stored yet. A read. */
+  async storedMaxStep(options: CallOptions = {}): Promise<bigint | undefined> {
+    this.#checkOpen();
+    return (await this.#leases.readClock(options.signal)).maxStep;
+  }
+
   /**
    * Changes the cluster's maxStep from `old` to `next` (compare-and-swap; false if it was not
    * `old`); `old` undefined stores `next` where none is stored yet. Either way is safe while
@@ -280,7 +286,11 @@ export class Leases {
   ): Promise<boolean> {
     this.#checkOpen();
     if (next <= 0n) throw new ConfigError("maxStep", "maxStep must be > 0");
-    if (old === undefined) return (await this.#leases.ensureMaxStep(next, options.signal)) === next;
+    if (old === undefined) {
+      // Some stores keep maxStep in the clock's record: made first, on a store that never had one.
+      await clockOrNew(this.#store, "setMaxStep", options.signal);
+      return (await this.#leases.ensureMaxStep(next, options.signal)) === next;
+    }
     return this.#leases.swapMaxStep(old, next, options.signal);
   }
 

@@ -1,294 +1,227 @@
 /**
- * A simulated cluster for leases: one real-time line, a global clock kept the way the
- * workers keep it (each advance at most the real time since the last one, and at most
- * maxStep; stalls are never made up), holders with their own monotonic clocks (other
- * origins, rates off by up to 0.05 %), a store whose every answer takes a random time and
- * may be lost after the write was applied, and holders that pause.
- *
- * The real Leases and Lease run on it, unchanged; the store under them is the seam's
- * contract kept in a Map. Everything random comes from one seed, so a failure replays.
+ * A simulated cluster for leases, at random: the real UpdaterWorker keeps global time on two
+ * updater processes, the real Leases, Lease and renewal loop (keep) run on several holders,
+ * and the store under them (./sim/store.ts) answers late, loses answers, and hangs calls.
+ * Every process's monotonic clock has its own origin and a rate off by up to the drift the
+ * deadline allows for; updaters are frozen (SIGSTOP) for up to 2 s; an operator lowers and
+ * raises maxStep, deletes it, and deletes lease records. Everything random comes from one
+ * seed, so a failure replays.
  */
-import { StoreError } from "../../src/errors.js";
-import type { LeaseFields, LeaseRecord, LeaseStore } from "../../src/lease-store.js";
+import { LeaseLostError } from "../../src/errors.js";
+import { holdSchedule, keep } from "../../src/leases/hold.js";
+import { MAX_DRIFT_PPM } from "../../src/leases/info.js";
+import type { Lease } from "../../src/leases/lease.js";
 import { Leases } from "../../src/leases/leases.js";
-import type { ClockStore } from "../../src/store.js";
-import { earlier } from "../../src/time.js";
-import type { WorkerClock } from "../../src/worker-clock.js";
+import { startUpdater, type UpdaterWorker } from "../../src/worker.js";
+import { Proc, Sim } from "./sim/scheduler.js";
+import { type Fault, type Plan, SimStore } from "./sim/store.js";
 
 export interface SimConfig {
   seed: number;
   holders: number;
+  /** The cluster's maxStep at the start; the operator moves it between half and twice this. */
   maxStep: bigint;
   duration: bigint;
-  /** Probability that an answer of the store is lost (the write applied or not). */
+  /** Probability that a store call's answer is lost (before or after it was applied). */
   failRate: number;
-  /** Probability that a holder pauses before an action, for up to 2 × duration. */
-  pauseRate: number;
-  /** Probability that the clock's updater stalls before a tick, for up to 3 s. */
-  stallRate: number;
+  /** Probability that a holder's store call hangs until the holder gives up on it. */
+  hangRate: number;
+  /** Probability, per 100 ms, that an updater is frozen for up to 2 s. */
+  freezeRate: number;
+  /** Operator actions per simulated minute. */
+  operatorRate: number;
   /** Real time to simulate, ns. */
   length: bigint;
 }
 
-/** A holder's grant, in real time: it may act on the lease from `from` to `to`. */
+/** A holder's tenure, in real time: it acted on the lease from `from` until `to`. */
 export interface Window {
   holder: string;
   token: bigint;
   from: bigint;
   to: bigint;
+  /** An operator deleted the lease's record during the tenure: the lease was handed on. */
+  deleted: boolean;
 }
 
-export interface Commit {
-  at: bigint;
-  holder: string;
-  token: bigint;
+export interface SimResult {
+  windows: Window[];
+  /** Tokens of every grant to a new holder, in the order the store wrote them. */
+  grants: Array<{ at: bigint; holder: string; token: bigint }>;
+  operator: string[];
+  events: number;
 }
 
 const MS = 1_000_000n;
+const RHO = Number(MAX_DRIFT_PPM) / 1e6;
 
-/** mulberry32: a small, good-enough PRNG for schedules. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/**
+ * Runs the cluster. `stopsAt` turns a tenure into the moment the holder stops (on its own
+ * clock): when its lease's signal fired, by default; a broken rule in the negative control.
+ */
+export async function simulate(
+  c: SimConfig,
+  stopsAt: (lease: Lease, fired: bigint) => bigint = (_lease, fired) => fired,
+): Promise<SimResult> {
+  const sim = new Sim(c.seed);
+  const rate = () => 1 + (sim.random() * 2 - 1) * RHO;
+  const updaters = [0, 1].map((i) => new Proc(sim, `u${i}`, rate(), sim.between(0n, 1000n * MS)));
+  const holders = Array.from(
+    { length: c.holders },
+    (_, i) => new Proc(sim, `h${i}`, rate(), sim.between(0n, 1000n * MS)),
+  );
+  const isHolder = new Set(holders);
+  const store = new SimStore(sim, (proc, op): Plan => {
+    const late = () => sim.between(MS / 10n, 20n * MS);
+    const roll = sim.random();
+    let fault: Fault = "none";
+    if (roll < c.failRate) fault = sim.random() < 0.5 ? "lost-before" : "lost-after";
+    else if (isHolder.has(proc) && roll < c.failRate + c.hangRate && op !== "readClock")
+      fault = "hang";
+    // An updater's call may take long (a store failing over), never for ever.
+    const answer =
+      !isHolder.has(proc) && sim.random() < 0.01 ? sim.between(0n, 3000n * MS) : late();
+    return { apply: late(), answer, fault };
+  });
+  store.hangTimeout = 2_000n * MS; // the stores' default timeout
+  store.time = 1_000_000n * MS; // a clock that has run for a while
+  store.maxStep = c.maxStep;
+  const deleted = new Set<string>(); // holder names whose tenure's record was deleted
+  const windows: Window[] = [];
+  const operator: string[] = [];
+  const end = c.length;
+
+  // The updaters: the real worker, fitting the cluster's maxStep as it changes.
+  const stop = new AbortController();
+  const workers: UpdaterWorker[] = updaters.map((proc) =>
+    startUpdater(store.connect(proc), {
+      clock: proc,
+      random: sim.random,
+      interval: 100n * MS,
+      maxStep: c.maxStep,
+      fitClusterMaxStep: true,
+      signal: stop.signal,
+    }),
+  );
+  const freeze = () => {
+    sim.at(sim.now + 100n * MS, () => {
+      for (const u of updaters) {
+        if (sim.random() < c.freezeRate) u.frozenUntil = sim.now + sim.between(0n, 2000n * MS);
+      }
+      if (sim.now < end) freeze();
+    });
   };
-}
+  freeze();
 
-export class Sim {
-  now = 0n;
-  readonly random: () => number;
-  #seq = 0;
-  #queue: Array<{ at: bigint; seq: number; fn: () => void }> = [];
-
-  constructor(seed: number) {
-    this.random = prng(seed);
-  }
-
-  /** A random duration in [min, max] ns. */
-  between(min: bigint, max: bigint): bigint {
-    return min + BigInt(Math.floor(this.random() * Number(max - min + 1n)));
-  }
-
-  at(when: bigint, fn: () => void): void {
-    this.#queue.push({ at: when < this.now ? this.now : when, seq: this.#seq++, fn });
-    this.#queue.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : x.seq - y.seq));
-  }
-
-  /** Runs events in time order until `until`, letting promise callbacks settle after each. */
-  async run(until: bigint): Promise<void> {
-    for (;;) {
-      const next = this.#queue[0];
-      if (!next || next.at > until) break;
-      this.#queue.shift();
-      this.now = next.at;
-      next.fn();
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    this.now = until;
-  }
-}
-
-/** A holder's monotonic clock: its own origin and rate, its timers on the simulation. */
-function holderClock(
-  sim: Sim,
-  origin: bigint,
-  rate: number,
-): WorkerClock & { real(t: bigint): bigint } {
-  const scale = (ns: bigint) => BigInt(Math.round(Number(ns) * rate));
-  return {
-    now: () => origin + scale(sim.now),
-    real: (t: bigint) => BigInt(Math.ceil(Number(t - origin) / rate)),
-    sleep: (ns, signal) =>
-      new Promise((resolve) => {
-        if (signal.aborted) return resolve(false);
-        const onAbort = () => resolve(false);
-        signal.addEventListener("abort", onAbort, { once: true });
-        sim.at(sim.now + BigInt(Math.ceil(Number(ns) / rate)), () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(true);
-        });
-      }),
+  // The operator: every change of maxStep keeps a lease of `duration` legal.
+  const act = () => {
+    const wait = BigInt(Math.floor((60e9 / Math.max(c.operatorRate, 1e-9)) * sim.random()));
+    sim.at(sim.now + wait, () => {
+      if (sim.now >= end || c.operatorRate === 0) return;
+      const roll = sim.random();
+      if (roll < 0.5) {
+        const next = c.maxStep / 2n + sim.between(0n, c.maxStep);
+        store.operator.setMaxStep(next);
+        operator.push(`${sim.now}: maxStep ${next}`);
+      } else if (roll < 0.8) {
+        store.operator.setMaxStep(undefined);
+        operator.push(`${sim.now}: maxStep deleted`);
+      } else {
+        const held = store.records.get("job");
+        if (held?.holder) deleted.add(`${held.holder}#${held.token}`);
+        store.operator.deleteLease("job");
+        operator.push(`${sim.now}: lease record deleted (${held?.holder}#${held?.token})`);
+      }
+      act();
+    });
   };
-}
+  act();
 
-/** The seam's contract over a Map, with each call answered after a random delay. */
-class SimStore implements LeaseStore {
-  time = 0n;
-  readonly maxStep: bigint;
-  readonly records = new Map<string, LeaseRecord>();
-  readonly commits: Commit[] = [];
-  #version = 0n;
-
-  constructor(
-    readonly sim: Sim,
-    maxStep: bigint,
-    readonly failRate: number,
-  ) {
-    this.maxStep = maxStep;
-  }
-
-  /** Applies `op` after a random delay, answers after another; the answer may be lost. */
-  #call<T>(op: () => T): Promise<T> {
-    const { sim } = this;
-    return new Promise((resolve, reject) => {
-      sim.at(sim.now + sim.between(MS / 10n, 20n * MS), () => {
-        const result = op();
-        const lost = sim.random() < this.failRate;
-        sim.at(sim.now + sim.between(MS / 10n, 20n * MS), () =>
-          lost ? reject(new StoreError("sim", "call", "the answer was lost")) : resolve(result),
-        );
+  const live = holders.map(async (proc) => {
+    const leases = new Leases(store.connect(proc), {
+      clock: proc,
+      pollInterval: 20n * MS,
+      maxStep: c.maxStep, // what a holder stores where an operator deleted it
+    });
+    const never = new AbortController().signal;
+    for (let tenure = 0; sim.now < end; tenure++) {
+      let lease: Lease;
+      try {
+        // A new identity for each tenure, as a new process on the same machine has.
+        lease = await leases.claim("job", `${proc.name}.${tenure}`, c.duration);
+      } catch {
+        await proc.sleep(sim.between(MS, c.duration), never); // held, or no answer
+        continue;
+      }
+      const window: Window = {
+        holder: lease.holder,
+        token: lease.token,
+        from: sim.now,
+        to: end,
+        deleted: false,
+      };
+      windows.push(window);
+      let fired: bigint | undefined;
+      lease.signal.addEventListener("abort", () => {
+        fired ??= proc.now();
+        window.to = proc.realAt(stopsAt(lease, fired));
       });
-    });
+      // Renews until the lease is lost or runs out, or the holder lets it go: releasing it
+      // (it stops acting as the release begins) or walking away (a rival wins it once
+      // global time reaches the expiry).
+      const leave = new AbortController();
+      const until = sim.between(0n, 4n * c.duration);
+      sim.at(sim.now + until, () => leave.abort());
+      const schedule = holdSchedule({ duration: c.duration }, lease.maxStep);
+      const lost = await keep(lease, schedule, { clock: proc, signal: leave.signal });
+      if (!(lost instanceof LeaseLostError) && sim.random() < 0.3) {
+        if (lease.held) window.to = sim.now;
+        await lease.release().catch(() => {});
+      }
+      await proc.sleep(sim.between(MS, c.duration / 2n), never);
+    }
+  });
+  await sim.run(end + 10n * c.duration);
+  stop.abort();
+  await sim.run(sim.now + 10n * c.duration); // let the workers see the abort
+  await Promise.race([Promise.all(live), new Promise((r) => setImmediate(r))]);
+  for (const w of windows) w.deleted = deleted.has(`${w.holder}#${w.token}`);
+  const grants: SimResult["grants"] = [];
+  let last: { holder: string; token: bigint } | undefined;
+  for (const { at, record } of store.leaseWrites) {
+    if (record.holder !== "" && (record.holder !== last?.holder || record.token !== last.token))
+      grants.push({ at, holder: record.holder, token: record.token });
+    if (record.holder !== "") last = record;
   }
-
-  readLease(name: string) {
-    return this.#call(() => ({
-      time: this.time,
-      maxStep: this.maxStep,
-      lease: this.records.get(name),
-    }));
-  }
-
-  listLeases() {
-    return this.#call(() => ({
-      time: this.time,
-      maxStep: this.maxStep,
-      leases: [...this.records.values()],
-    }));
-  }
-
-  writeLease(fields: LeaseFields, version: bigint | undefined) {
-    return this.#call(() => {
-      if (this.records.get(fields.name)?.version !== version) return undefined;
-      const next = ++this.#version;
-      this.records.set(fields.name, { ...fields, version: next });
-      if (fields.holder !== "")
-        this.commits.push({ at: this.sim.now, holder: fields.holder, token: fields.token });
-      return next;
-    });
-  }
-
-  ensureMaxStep() {
-    return this.#call(() => this.maxStep);
-  }
-
-  swapMaxStep() {
-    return this.#call(() => false);
-  }
+  await Promise.all(workers.map((w) => w.stop()));
+  return { windows, grants, operator, events: sim.events };
 }
 
 /**
- * Runs the cluster and returns every holder's windows and every committed write.
- * `deadline` turns a lease into the end of its window, on the holder's clock: the real
- * `lease.deadline`, or a broken rule for the test that shows the check can fail.
+ * Violations: two tenures with different tokens that overlap in real time (unless an
+ * operator deleted the record of the earlier one: fencing then must tell them apart), and a
+ * grant whose token is not greater than every token granted before.
  */
-export async function simulate(
-  config: SimConfig,
-  deadline: (lease: { deadline: bigint; maxStep: bigint }) => bigint,
-): Promise<{ windows: Window[]; commits: Commit[] }> {
-  const sim = new Sim(config.seed);
-  const store = new SimStore(sim, config.maxStep, config.failRate);
-  const clockStore = { kind: "sim", leases: store } as unknown as ClockStore;
-  const windows: Window[] = [];
-  const end = config.length;
-
-  // The updater: every 100 ms ± 20 ms, adds the real time since its last advance, at most
-  // maxStep; sometimes it stalls, and what stood still is never made up.
-  let lastAdvance = 0n;
-  const tick = () => {
-    const stall = sim.random() < config.stallRate ? sim.between(0n, 3_000n * MS) : 0n;
-    sim.at(sim.now + stall + sim.between(80n * MS, 120n * MS), () => {
-      const step = sim.now - lastAdvance;
-      store.time += earlier(step, config.maxStep);
-      lastAdvance = sim.now;
-      tick();
-    });
-  };
-  tick();
-
-  const holders = Array.from({ length: config.holders }, (_, i) => {
-    const clock = holderClock(sim, BigInt(i) * 1_000_000_007n, 1 + (sim.random() - 0.5) * 0.001);
-    const leases = new Leases(clockStore, { clock });
-    return { name: `h${i}`, clock, leases };
-  });
-
-  const live = holders.map(async (h) => {
-    const never = new AbortController().signal;
-    const pause = async () => {
-      if (sim.random() < config.pauseRate)
-        await h.clock.sleep(sim.between(0n, 2n * config.duration), never);
-    };
-    while (sim.now < end) {
-      await pause();
-      let lease: Awaited<ReturnType<Leases["claim"]>>;
-      try {
-        lease = await h.leases.claim("job", h.name, config.duration);
-      } catch {
-        await h.clock.sleep(sim.between(MS, config.duration), never); // held, or no answer
-        continue;
-      }
-      const from = sim.now;
-      windows.push({ holder: h.name, token: lease.token, from, to: h.clock.real(deadline(lease)) });
-      // Renew every third of the duration until the lease is lost or its deadline passes,
-      // or the holder lets it go: by releasing it, or by walking away (it then expires,
-      // and a rival wins it as soon as global time reaches the expiry).
-      while (lease.held && sim.now < end) {
-        await h.clock.sleep(config.duration / 3n, never);
-        await pause();
-        const leave = sim.random();
-        if (leave < 0.05) {
-          // It stops acting on the lease as it begins to release it.
-          for (const w of windows)
-            if (w.holder === h.name && w.token === lease.token && w.to > sim.now) w.to = sim.now;
-          await lease.release().catch(() => {});
-          break;
-        }
-        if (leave < 0.3) break;
-        try {
-          await lease.extend(config.duration);
-          windows.push({
-            holder: h.name,
-            token: lease.token,
-            from: sim.now,
-            to: h.clock.real(deadline(lease)),
-          });
-        } catch {
-          // lost, or no answer: the lease holds until its deadline at the most
-        }
-      }
-    }
-  });
-  await sim.run(end + 10n * config.duration);
-  await Promise.race([Promise.all(live), new Promise((r) => setImmediate(r))]);
-  return { windows, commits: store.commits };
-}
-
-/** Violations: two holders' windows that overlap in real time, and tokens that go back. */
-export function check(windows: Window[], commits: Commit[]): string[] {
+export function check(result: SimResult): string[] {
   const out: string[] = [];
-  const sorted = [...windows].sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+  const sorted = [...result.windows].sort((a, b) =>
+    a.from < b.from ? -1 : a.from > b.from ? 1 : 0,
+  );
   for (let i = 0; i < sorted.length; i++) {
     for (let j = i + 1; j < sorted.length; j++) {
       const a = sorted[i] as Window;
       const b = sorted[j] as Window;
-      if (b.from >= a.to) continue;
-      if (a.token !== b.token)
-        out.push(
-          `overlap: ${a.holder} (token ${a.token}) until ${a.to}, ${b.holder} (token ${b.token}) from ${b.from}`,
-        );
+      if (b.from >= a.to || a.token === b.token || a.deleted) continue;
+      out.push(
+        `overlap: ${a.holder} (token ${a.token}) until ${a.to}, ${b.holder} (token ${b.token}) from ${b.from}: ${a.to - b.from} ns`,
+      );
     }
   }
-  let last: Commit | undefined;
-  for (const c of commits) {
-    if (last && (c.token < last.token || (c.holder !== last.holder && c.token === last.token)))
-      out.push(
-        `token: ${c.holder} wrote token ${c.token} after ${last.holder} wrote ${last.token}`,
-      );
-    last = c;
+  let highest = 0n;
+  for (const g of result.grants) {
+    if (g.token <= highest)
+      out.push(`token: ${g.holder} was granted token ${g.token} at ${g.at} after ${highest}`);
+    if (g.token > highest) highest = g.token;
   }
   return out.slice(0, 5);
 }

@@ -1,8 +1,8 @@
 /**
  * Aggregation for the double: the stages the lease records use, `$match`, `$project`,
- * `$unionWith`, `$sort` and `$limit`, as mongod runs them (MongoDB manual, "Aggregation Pipeline
- * Stages"). Any other stage is refused as mongod refuses an unknown one, so a store that
- * strays beyond the subset fails loudly here. Change streams are in changes.ts.
+ * `$unionWith`, `$sort` and `$limit`, as mongod runs them (MongoDB manual, "Aggregation
+ * Pipeline Stages"). Any other stage is refused as mongod refuses an unknown one, so a
+ * store that strays beyond the subset fails loudly here. Change streams are in changes.ts.
  */
 import type { Document } from "bson";
 import type { Collections } from "./collections.js";

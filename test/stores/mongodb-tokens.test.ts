@@ -99,7 +99,7 @@ describe("mongodb fencing tokens on the replica-set double", () => {
     assert.deepEqual(await clock().find({}).toArray(), []);
     assert.deepEqual(await leases().find({}).toArray(), []);
     const kept = await seam(a).writeLease({ ...write("x", 9n), newToken: false }, undefined);
-    assert.deepEqual(kept, { version: 1n, token: 9n }, "a write that keeps its token needs none");
+    assert.equal(kept?.token, 9n, "a write that keeps its token needs none");
   });
 
   test("a corrupt counter is a CorruptRecordError naming it, and is left untouched", async () => {

@@ -127,12 +127,12 @@ if (!findPostgresBin()) {
       assert.ok(seam);
       const fields = { name: "job", holder: "a", token: 1n, start: 0n, expiry: 5n, pins: ["p"] };
       const written = await seam.writeLease({ ...fields, newToken: false }, undefined);
-      assert.deepEqual(written, { version: 1n, token: 1n });
+      assert.equal(written?.token, 1n);
       const read = await seam.readLease("job");
       assert.deepEqual(read, {
         time: undefined,
         maxStep: undefined,
-        lease: { ...fields, version: 1n },
+        lease: { ...fields, version: written?.version },
       });
       assert.equal(await exists(`leases_${n}_tokens`), true, "and the token sequence");
     });

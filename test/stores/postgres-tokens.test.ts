@@ -87,7 +87,7 @@ if (!findPostgresBin()) {
       const [a] = await pair();
       const write = { name: "w", holder: "h", token: 5n, start: 0n, expiry: 9n, pins: [] };
       const first = await seam(a).writeLease({ ...write, newToken: false }, undefined);
-      assert.deepEqual(first, { version: 1n, token: 5n });
+      assert.equal(first?.token, 5n);
       const next = await seam(a).writeLease({ ...write, newToken: true }, first?.version);
       assert.ok(next && next.token > 5n);
       await raw.query(`DROP SEQUENCE tokens_${n}_tokens`);

@@ -49,14 +49,16 @@ async function nextNotice(watch: AsyncIterator<void>): Promise<void> {
 }
 
 describe("sqlite leases: tables and readers", () => {
-  test("reads make no table; maxStep makes the settings table, the first lease write the lease table", async (t) => {
+  test("reads make no table; storing maxStep makes the settings table, the first lease write the lease table", async (t) => {
     const path = fresh();
     const store = opened(t, new SqliteStore({ path }));
     const read = await store.leases.readLease("job");
     assert.deepEqual(read, { time: undefined, maxStep: undefined, lease: undefined });
     assert.deepEqual((await store.leases.listLeases("")).leases, []);
     assert.deepEqual(tables(path), ["globalclock"]);
-    await new Leases(store).maxStep();
+    assert.equal(await new Leases(store).maxStep(), 1_500_000_000n, "the default, read");
+    assert.deepEqual(tables(path), ["globalclock"], "reading maxStep makes nothing");
+    await new Leases(store).setMaxStep(undefined, 1_500_000_000n);
     assert.deepEqual(tables(path), ["globalclock", "globalclock_settings"]);
     await new Leases(store).claim("job", "alice", "10s");
     assert.deepEqual(tables(path), ["globalclock", "globalclock_leases", "globalclock_settings"]);
@@ -73,7 +75,15 @@ describe("sqlite leases: tables and readers", () => {
       assert.match(err.message, /read-only/);
       return true;
     };
-    const fields = { name: "job", holder: "a", token: 1n, newToken: false, start: 0n, expiry: 5n, pins: [] };
+    const fields = {
+      name: "job",
+      holder: "a",
+      token: 1n,
+      newToken: false,
+      start: 0n,
+      expiry: 5n,
+      pins: [],
+    };
     await assert.rejects(reader.leases.writeLease(fields, undefined), refused);
     await assert.rejects(reader.leases.ensureMaxStep(S), refused);
     await assert.rejects(reader.leases.swapMaxStep(S, 2n * S), refused);
@@ -167,7 +177,15 @@ describe("sqlite leases: watch", { timeout: 20_000 }, () => {
     const other = opened(t, new SqliteStore({ path }));
     const ac = new AbortController();
     const watch = store.leases.watchLeases("", ac.signal)[Symbol.asyncIterator]();
-    const fields = { name: "w", holder: "a", token: 1n, newToken: false, start: 0n, expiry: 5n, pins: [] };
+    const fields = {
+      name: "w",
+      holder: "a",
+      token: 1n,
+      newToken: false,
+      start: 0n,
+      expiry: 5n,
+      pins: [],
+    };
     const first = nextNotice(watch);
     const v1 = await store.leases.writeLease(fields, undefined);
     await first;

@@ -1,11 +1,12 @@
 /**
  * Reading what the server returned: integers with the stored BSON type it computed for
- * them, lease documents, and the range of names under a prefix.
+ * them, lease documents, and the range of names under a prefix; and int64s to write.
  */
-import type { Document } from "mongodb";
+import { type Document, Long } from "mongodb";
 import { CorruptRecordError, quote, StoreError } from "../../errors.js";
 import type { LeaseRecord } from "../../lease-store.js";
 import { CLOCK_TIME, checkLease, checkStoredTime, MAX_STEP } from "../../record.js";
+import { INT64_MAX } from "../../time.js";
 
 const KIND = "mongodb";
 /** The clock document's `_id`, as Juju wrote it. */
@@ -154,4 +155,14 @@ export function prefixRange(prefix: string): Document {
     return { $gte: prefix, $lt: points.join("") + String.fromCodePoint(next) };
   }
   return { $gte: prefix };
+}
+
+/** A value to write as an int64, refused (nothing written) where it is not a non-negative one. */
+export function int64(value: bigint, field: string, operation: string): Long {
+  if (value < 0n || value > INT64_MAX) {
+    throw new StoreError(KIND, operation, `${field} ${value} is not a non-negative int64`, {
+      retryable: false,
+    });
+  }
+  return Long.fromBigInt(value);
 }

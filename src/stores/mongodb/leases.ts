@@ -19,6 +19,7 @@ import {
   decodeLease,
   decodeTime,
   INTEGER_TYPES,
+  int64,
   LEASE_INTEGERS,
   type NamedDocument,
   prefixRange,
@@ -109,21 +110,12 @@ export class MongoLeases implements LeaseStore {
       const time = int64(next, "time", "advanceClock");
       // A negative `old` or maxStep can only match a corrupt record, which is left alone.
       if (old < 0n || old > INT64_MAX || maxStep < 0n || maxStep > INT64_MAX) return false;
-      const { clock, session, writeConcern } = this.#o;
-      const result = await this.#write(
-        () =>
-          clock.updateOne(
-            {
-              _id: CLOCK_ID,
-              time: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES },
-              maxStep: { $eq: Long.fromBigInt(maxStep), $type: INTEGER_TYPES },
-            },
-            { $set: { time } },
-            { writeConcern, session },
-          ),
-        signal,
-      );
-      return result.matchedCount === 1;
+      const filter = {
+        _id: CLOCK_ID,
+        time: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES },
+        maxStep: { $eq: Long.fromBigInt(maxStep), $type: INTEGER_TYPES },
+      };
+      return this.#updateClock(filter, { time }, signal);
     });
   }
 
@@ -147,19 +139,22 @@ export class MongoLeases implements LeaseStore {
       const token = write.newToken
         ? await allotToken(this.#tokens, write.token, signal)
         : write.token;
-      const fields: Document = { holder: write.holder, pins: [...write.pins] };
-      for (const [f, v] of [
-        ["token", token],
-        ["start", write.start],
-        ["expiry", write.expiry],
-      ] as const)
-        fields[f] = Long.fromBigInt(v);
+      const fields: Document = {
+        holder: write.holder,
+        token: Long.fromBigInt(token),
+        start: Long.fromBigInt(write.start),
+        expiry: Long.fromBigInt(write.expiry),
+        pins: [...write.pins],
+      };
       const { leases, session, writeConcern } = this.#o;
       if (version === undefined) {
         try {
-          const doc = { _id: write.name, ...fields, version: Long.ONE };
+          // Random (1 to 2^52): a record made anew after an operator deleted one never takes
+          // the deleted one's version, which a writer that read it may still hold.
+          const first = Long.fromNumber(Math.floor(Math.random() * 2 ** 52) + 1);
+          const doc = { _id: write.name, ...fields, version: first };
           await this.#write(() => leases.insertOne(doc, { writeConcern, session }), signal);
-          return { version: 1n, token };
+          return { version: first.toBigInt(), token };
         } catch (err) {
           if (mongoCode(err) === 11000) return undefined; // another write came first
           throw err;
@@ -215,17 +210,11 @@ export class MongoLeases implements LeaseStore {
       const maxStep = int64(next, "maxStep", "swapMaxStep");
       // Only a corrupt value could match a negative `old`, and it is left alone.
       if (old < 0n || old > INT64_MAX) return false;
-      const { clock, session, writeConcern } = this.#o;
-      const result = await this.#write(
-        () =>
-          clock.updateOne(
-            { _id: CLOCK_ID, maxStep: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES } },
-            { $set: { maxStep } },
-            { writeConcern, session },
-          ),
-        signal,
-      );
-      return result.matchedCount === 1;
+      const filter = {
+        _id: CLOCK_ID,
+        maxStep: { $eq: Long.fromBigInt(old), $type: INTEGER_TYPES },
+      };
+      return this.#updateClock(filter, { maxStep }, signal);
     });
   }
 
@@ -302,16 +291,17 @@ export class MongoLeases implements LeaseStore {
     );
   }
 
+  /** `$set`s `fields` in the clock document where it matches `filter`; whether it did. */
+  async #updateClock(filter: Document, fields: Document, signal: AbortSignal | undefined) {
+    const { clock, session, writeConcern } = this.#o;
+    const result = await this.#write(
+      () => clock.updateOne(filter, { $set: fields }, { writeConcern, session }),
+      signal,
+    );
+    return result.matchedCount === 1;
+  }
+
   #write<T>(write: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     return this.#o.exclusive(() => abortable(write(), signal));
   }
-}
-
-function int64(value: bigint, field: string, operation: string): Long {
-  if (value < 0n || value > INT64_MAX) {
-    throw new StoreError(KIND, operation, `${field} ${value} is not a non-negative int64`, {
-      retryable: false,
-    });
-  }
-  return Long.fromBigInt(value);
 }

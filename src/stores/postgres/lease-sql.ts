@@ -41,6 +41,13 @@ export function readSql(t: Relations, kind: Read, present = ALL): string {
 }
 
 /**
+ * A new record's first version: random (1 to 2^52), so that a record made anew after an
+ * operator deleted one never takes the version the deleted one had, and a writer that read
+ * the deleted one cannot overwrite the new one.
+ */
+const NEW_VERSION = "floor(random() * 4503599627370496)::bigint + 1";
+
+/**
  * The statements' text, made once per store (and by the benchmark's raw baseline). A lease
  * write's values: $1 name, $2 holder, $3 token, $4 start, $5 expiry, $6 pins, $7 the leases'
  * channel, $8 newToken, and for an update $9 the version it was read at.
@@ -65,7 +72,7 @@ export function leaseStatements(t: Relations) {
       UPDATE ${t.clock} SET time = $2 WHERE id = 'g' AND time = $1 AND (SELECT value FROM s) = $3
       RETURNING pg_notify($4, time::text)`,
     insert: `INSERT INTO ${t.leases} (name, holder, token, start, expiry, pins, version)
-      VALUES ($1, $2, ${token}, $4, $5, $6, 1) ON CONFLICT (name) DO NOTHING
+      VALUES ($1, $2, ${token}, $4, $5, $6, ${NEW_VERSION}) ON CONFLICT (name) DO NOTHING
       RETURNING version, token, pg_notify($7, name)`,
     update: `UPDATE ${t.leases} SET holder = $2, token = ${token}, start = $4, expiry = $5,
       pins = $6, version = version + 1 WHERE name = $1 AND version = $9

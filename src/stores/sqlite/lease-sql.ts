@@ -64,8 +64,11 @@ export function leaseSql(table: string) {
     createLeases: `CREATE TABLE IF NOT EXISTS ${t.leases} (name TEXT NOT NULL PRIMARY KEY,
       holder TEXT NOT NULL, token INTEGER NOT NULL, start INTEGER NOT NULL,
       expiry INTEGER NOT NULL, pins TEXT NOT NULL, version INTEGER NOT NULL)`,
+    // A new record's first version is random (1 to 2^52): a record made anew after an
+    // operator deleted one never takes the deleted one's version, which a writer may hold.
     insertLease: `INSERT INTO ${t.leases} (holder, token, start, expiry, pins, name, version)
-      VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING RETURNING version`,
+      VALUES (?, ?, ?, ?, ?, ?, (random() & 4503599627370495) + 1)
+      ON CONFLICT (name) DO NOTHING RETURNING version`,
     updateLease: `UPDATE ${t.leases} SET holder = ?, token = ?, start = ?, expiry = ?, pins = ?,
       version = version + 1 WHERE name = ? AND version = ? RETURNING version`,
     // The clock's compare-and-swap for updaters, on the maxStep they read too: one statement
