@@ -15,7 +15,7 @@ export function sleep(ms: number, signal?: AbortSignal, unref = false): Promise<
       resolve(false);
     };
     const wait = (left: number) => {
-      const part = left > MAX_TIMER_MS ? MAX_TIMER_MS : left;
+      const part = Math.min(left, MAX_TIMER_MS);
       timer = setTimeout(() => {
         if (left > part) return wait(left - part);
         signal?.removeEventListener("abort", onAbort);
@@ -23,7 +23,7 @@ export function sleep(ms: number, signal?: AbortSignal, unref = false): Promise<
       }, part);
       if (unref) timer.unref();
     };
-    wait(ms > 0 ? ms : 0);
+    wait(Math.max(ms, 0) || 0);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -186,7 +186,12 @@ export function registerLease(program: Command, io: Io): void {
         timeout === undefined ? undefined : AbortSignal.timeout(Number(timeout / 1_000_000n));
       let last: LeaseInfo | undefined;
       const info = await leases
-        .waitUntilExpired(name, { signal, onChange: (held) => void (last = held) })
+        .waitUntilExpired(name, {
+          signal,
+          onChange: (held) => {
+            last = held;
+          },
+        })
         .catch((err: unknown) => {
           if (!signal?.aborted) throw err;
           const who = last ? ` (held by ${last.holder}, token ${last.token})` : "";
