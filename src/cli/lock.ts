@@ -148,7 +148,7 @@ async function lock(url: string, name: string, command: string[], plan: Plan): P
       // The whole schedule, checked against the cluster's maxStep before anything is claimed.
       holdSchedule(
         hold,
-        await retrying(() => leases.maxStep(), options.wait, waiting),
+        await retrying(() => leases.maxStep(), options.wait !== false, waiting),
         defaultGrace,
         NAMES,
       );
@@ -181,7 +181,7 @@ async function acquireOrReport(
   let last: LeaseInfo | undefined;
   try {
     return await acquire(leases, name, plan.holder, toNanoseconds(plan.options.ttl, "--ttl"), {
-      wait: plan.options.wait,
+      wait: plan.options.wait !== false, // waits unless -n/--no-wait
       signal: waiting,
       onWaiting: (held) => {
         if (!held || (held.holder === last?.holder && held.token === last.token)) return;

@@ -82,18 +82,18 @@ export function holdSchedule(
   const usable = usableTime(duration, maxStep);
   const grace =
     options.grace === undefined ? defaultGrace(usable) : toNanoseconds(options.grace, names.grace);
-  const renewEvery =
-    options.renewEvery === undefined
-      ? earliest(duration / 3n, (usable - grace) / 3n)
-      : toNanoseconds(options.renewEvery, names.renewEvery);
-  if (renewEvery <= 0n)
-    throw new ConfigError(names.renewEvery, `${names.renewEvery} must be greater than 0`);
   if (grace >= usable) {
     throw new ConfigError(
       names.grace,
       `${names.grace} ${f(grace)} is not shorter than the ${f(usable)} a claim of ${f(duration)} can count on (${names.duration} less the cluster's maxStep, ${f(maxStep)}, and clock drift): the holder would stop before it started`,
     );
   }
+  const renewEvery =
+    options.renewEvery === undefined
+      ? earliest(duration / 3n, (usable - grace) / 3n)
+      : toNanoseconds(options.renewEvery, names.renewEvery);
+  if (renewEvery <= 0n)
+    throw new ConfigError(names.renewEvery, `${names.renewEvery} must be greater than 0`);
   if (2n * renewEvery > usable - grace) {
     const most = (usable - grace) / 2n;
     throw new ConfigError(

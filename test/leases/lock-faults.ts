@@ -1,20 +1,26 @@
 /**
  * Several `globalclock lock` processes taking turns on one lease, each running a command
- * that writes its fencing token to a guarded resource, while holders and clock workers
- * are SIGKILLed and SIGSTOPped. What is checked afterwards:
- * - holders that were never paused (nor orphaned by the death of their `lock`) never
- *   acted at the same time as another holder;
- * - every write the resource refused came from a paused or orphaned command (fencing
- *   caught it), and none from a live holder;
- * - after a holder died, the next one started no earlier than the dead one's expiry and
- *   within maxStep and a couple of clock ticks of it, in global time.
+ * that writes its fencing token to a guarded resource (some leave a background job behind,
+ * some ignore SIGTERM), while locks, their commands, their guardians and the clock daemon
+ * are killed and paused. Every write that reaches the resource is recorded, accepted or not,
+ * with its arrival time. What is checked afterwards (checkTenures):
+ * - a tenure (the writes of one holder and token, background jobs included) that no frozen
+ *   machine took part in ends before the next tenure's first write: nothing a lock started
+ *   acts past its lease, whether lock exited, died, or was paused;
+ * - every write the resource refused came from a tenure whose whole machine was frozen (the
+ *   case fencing exists for), and the fencing was exercised at least once;
+ * - after a holder died, the next one started no earlier than its expiry, and within maxStep
+ *   and a couple of clock ticks of it, in global time.
+ * Random choices come from one seed, printed first, so a failure can be replayed.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { openLeases } from "../../src/leases/leases.js";
 import { BIN, Daemon } from "../helpers/daemon.js";
-import { GuardedResource, overlaps, type Span } from "../helpers/guarded.js";
+import { GuardedResource, type Write } from "../helpers/guarded.js";
+import { prng } from "./sim/scheduler.js";
 
 const WRITER = fileURLToPath(new URL("../fixtures/guarded-writer.ts", import.meta.url));
 const S = 1_000_000_000n;
@@ -28,15 +34,16 @@ interface Tenure {
   holder: string;
 }
 
-type Fault = "kill-lock" | "kill-both" | "pause" | "stop-clock" | "kill-clock";
+type Fault = "kill-lock" | "kill-both" | "pause-lock" | "freeze" | "stop-clock" | "kill-clock";
 const FAULTS: Fault[] = [
   "kill-both",
-  "pause",
+  "pause-lock",
   "kill-lock",
+  "freeze",
   "stop-clock",
-  "kill-both",
+  "kill-lock",
   "kill-clock",
-  "pause",
+  "pause-lock",
 ];
 
 function signal(pid: number | undefined, sig: NodeJS.Signals): void {
@@ -48,15 +55,39 @@ function signal(pid: number | undefined, sig: NodeJS.Signals): void {
   }
 }
 
-export async function lockUnderFaults(url: string, log: (line: string) => void): Promise<void> {
+/** The guardian lock started (a child of lock running guardian-main), if it is there. */
+function guardianOf(lock: number | undefined): number | undefined {
+  if (lock === undefined) return undefined;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== lock) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "latin1").includes("guardian-main"))
+        return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+export async function lockUnderFaults(
+  url: string,
+  log: (line: string) => void,
+  seed = Math.floor(Math.random() * 2 ** 31),
+): Promise<void> {
+  log(`seed ${seed}`);
+  const random = prng(seed);
   const resource = await GuardedResource.start();
   // A cluster with a short maxStep, so that short leases are allowed: its updaters step
   // every 200 ms (the locks' own stand-by workers follow the cluster's maxStep).
-  const leases = await openLeases(url, { maxStep: "300ms" }); // closes its store
+  const leases = await openLeases(url); // closes its store
   assert.ok(await leases.setMaxStep(undefined, 300_000_000n), "a new store: maxStep stored");
   const maxStep = await leases.maxStep();
   const locks = new Map<string, ChildProcess>(); // by holder name
-  const excluded = new Set<number>(); // command pids that were paused or orphaned
+  const frozen = new Set<string>(); // holders whose whole machine was frozen
   const died: Array<{ holder: string; at: bigint }> = [];
   const tenures: Tenure[] = [];
   const startClock = () => new Daemon(url, ["--interval", "200ms"]);
@@ -78,7 +109,11 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
   const loops = [0, 1, 2].map(async (i) => {
     while (!stop.signal.aborted) {
       const holder = `h${i}.${seq++}`;
-      const runMs = String(1000 + Math.floor(Math.random() * 3000));
+      const runMs = String(1000 + Math.floor(random() * 3000));
+      const variant = [
+        random() < 0.3 ? ["--background"] : [],
+        random() < 0.3 ? ["--ignore-term"] : [],
+      ].flat();
       const child = spawn(
         process.execPath,
         [
@@ -91,7 +126,6 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
           "3s",
           "--grace",
           "1s",
-          "--wait",
           "--holder",
           holder,
           "--",
@@ -101,6 +135,7 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
           WRITER,
           String(resource.port),
           runMs,
+          ...variant,
         ],
         { stdio: ["ignore", "ignore", "pipe"] },
       );
@@ -117,8 +152,6 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
     }
   });
 
-  const commandOf = (holder: string) =>
-    resource.writes.findLast((w) => w.holder === holder && w.accepted)?.pid;
   /** Whether `done` came true within `ms`. */
   const within = async (ms: number, done: () => boolean) => {
     const deadline = Date.now() + ms;
@@ -128,7 +161,7 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
     }
     return true;
   };
-  /** The holder that wrote a moment ago, with its lock and command. */
+  /** The holder that wrote a moment ago, with its lock, guardian and command. */
   const currentHolder = async () => {
     let last = resource.writes.findLast((w) => w.accepted);
     for (let i = 0; i < 100 && (!last || now() - last.at > 100_000_000n); i++) {
@@ -136,22 +169,33 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
       last = resource.writes.findLast((w) => w.accepted);
     }
     const lock = last && locks.get(last.holder);
-    const command = last && commandOf(last.holder);
+    const command = last && resource.writes.find((w) => w.holder === last.holder)?.pid;
     return last && lock && command !== undefined
-      ? { holder: last.holder, lock, command }
+      ? { holder: last.holder, lock, command, guardian: guardianOf(lock.pid) }
       : undefined;
+  };
+  /** Freezes a whole machine's part in a tenure (lock, guardian, command group), as a frozen VM. */
+  const freeze = (c: { lock: ChildProcess; guardian: number | undefined; command: number }) => {
+    signal(c.lock.pid, "SIGSTOP");
+    signal(c.guardian, "SIGSTOP");
+    signal(-c.command, "SIGSTOP");
+  };
+  const thaw = async (c: { lock: ChildProcess; guardian: number | undefined; command: number }) => {
+    signal(-c.command, "SIGCONT"); // the command first: it acts late, before anything stops it
+    await sleep(300);
+    signal(c.guardian, "SIGCONT");
+    signal(c.lock.pid, "SIGCONT");
   };
 
   try {
     await sleep(3000);
     for (const fault of FAULTS) {
-      await sleep(2000 + Math.random() * 1500);
+      await sleep(2000 + random() * 1500);
       // The holder is the one that wrote last, a moment ago (not one that died a while ago).
       const current = await currentHolder();
-      const holder = current?.holder;
-      const lock = current?.lock;
-      const command = current?.command;
-      log(`${fault} (holder ${holder}, lock ${lock?.pid}, command ${command})`);
+      log(
+        `${fault} (holder ${current?.holder}, lock ${current?.lock.pid}, command ${current?.command}, guardian ${current?.guardian})`,
+      );
       if (fault === "stop-clock") {
         signal(clock.pid, "SIGSTOP");
         await sleep(4000);
@@ -164,67 +208,65 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
         clock = startClock();
         continue;
       }
-      if (!lock || command === undefined || holder === undefined) continue;
+      if (!current) continue;
       if (fault === "kill-lock") {
-        excluded.add(command); // it goes on writing with its token: fencing must refuse it
-        signal(lock.pid, "SIGKILL");
-        setTimeout(() => signal(-command, "SIGKILL"), 4000);
+        // The command is orphaned and writes on for 6 s: the guardian must stop it now.
+        signal(current.lock.pid, "SIGKILL");
       } else if (fault === "kill-both") {
-        died.push({ holder, at: now() });
-        signal(lock.pid, "SIGKILL");
-        signal(-command, "SIGKILL");
-      } else {
-        excluded.add(command); // paused past its deadline, then resumed
-        signal(lock.pid, "SIGSTOP");
-        signal(-command, "SIGSTOP");
+        died.push({ holder: current.holder, at: now() });
+        signal(current.lock.pid, "SIGKILL");
+        signal(-current.command, "SIGKILL");
+      } else if (fault === "pause-lock") {
+        // lock's own loop is stuck past the deadline: the guardian stops the command then.
+        signal(current.lock.pid, "SIGSTOP");
         await sleep(5000);
-        signal(-command, "SIGCONT"); // the command first: it acts late before its lock stops it
-        await sleep(300);
-        signal(lock.pid, "SIGCONT");
+        signal(current.lock.pid, "SIGCONT");
+      } else {
+        frozen.add(current.holder);
+        freeze(current);
+        await sleep(5000);
+        await thaw(current);
       }
     }
-    // Last, for certain: a holder paused until a successor has written, then its command
-    // resumed before its lock: its late writes carry an old token, which the resource must
-    // refuse. A command whose run ended just as it was paused writes nothing more, and a
-    // holder paused in the middle of a SQLite write stops everyone: then another is tried.
+    // Last, for certain: a machine frozen until a successor has written, then its command
+    // thawed first: its late writes carry an old token, which the resource must refuse. A
+    // command whose run ended just as it was frozen writes nothing more, and a holder frozen
+    // in the middle of a SQLite write stops everyone: then another is tried.
     let fenced = false;
     for (let attempt = 0; attempt < 3 && !fenced; attempt++) {
       await sleep(2000);
       const victim = await currentHolder();
       if (!victim) continue;
-      const { holder, lock, command } = victim;
-      log(`fence check (holder ${holder}, command ${command})`);
-      excluded.add(command);
-      const token = resource.writes.findLast((w) => w.pid === command)?.token ?? 0n;
-      signal(lock.pid, "SIGSTOP");
-      signal(-command, "SIGSTOP");
+      log(`fence check (holder ${victim.holder}, command ${victim.command})`);
+      frozen.add(victim.holder);
+      const token = resource.writes.findLast((w) => w.holder === victim.holder)?.token ?? 0n;
+      freeze(victim);
       try {
         const succeeded = await within(15_000, () =>
           resource.writes.some((w) => w.accepted && w.token > token),
         );
         if (!succeeded) {
-          // On SQLite a process stopped in the middle of a write keeps the file's write
-          // lock: nobody can take the lease until it runs again.
-          log(`no successor wrote while ${holder} was paused (did it hold the write lock?)`);
+          log(`no successor wrote while ${victim.holder} was frozen (did it hold the write lock?)`);
           continue;
         }
-        signal(-command, "SIGCONT");
+        signal(-victim.command, "SIGCONT");
         fenced = await within(5_000, () =>
-          resource.writes.some((w) => w.pid === command && !w.accepted),
+          resource.writes.some((w) => w.holder === victim.holder && !w.accepted),
         );
-        if (!fenced) log(`${holder}'s command wrote nothing once resumed (its run had ended)`);
+        if (!fenced)
+          log(`${victim.holder}'s command wrote nothing once thawed (its run had ended)`);
       } finally {
-        signal(-command, "SIGCONT");
-        signal(lock.pid, "SIGCONT");
+        await thaw(victim);
       }
     }
-    assert.ok(fenced, "no paused holder's late write reached the resource in three tries");
+    assert.ok(fenced, "no frozen holder's late write reached the resource in three tries");
     await sleep(3000);
   } finally {
     stop.abort();
     // Resumed first: a stopped process does not act on SIGTERM.
     for (const child of locks.values()) {
       signal(child.pid, "SIGCONT");
+      signal(guardianOf(child.pid), "SIGCONT");
       signal(child.pid, "SIGTERM");
     }
     const ended = Promise.all(loops);
@@ -233,6 +275,7 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
       for (const child of locks.values()) signal(child.pid, "SIGKILL");
     }
     await ended;
+    await sleep(500); // the guardians of locks that were killed stop their groups
     for (const w of resource.writes) signal(-w.pid, "SIGKILL");
     signal(clock.pid, "SIGKILL");
     await watching;
@@ -240,43 +283,14 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
     await resource.close();
   }
 
-  const accepted = resource.writes.filter((w) => w.accepted);
-  const refused = resource.writes.length - accepted.length;
+  const refused = resource.writes.filter((w) => !w.accepted).length;
   log(
     `${resource.writes.length} writes, ${refused} refused (stale tokens), ${tenures.length} tenures`,
   );
   assert.ok(tenures.length >= 5, `too few turns to judge: ${tenures.length}`);
   assert.ok(refused > 0, "no stale write reached the resource: the fencing was never tested");
-
-  // 1. Live holders never overlapped.
-  const spans = new Map<number, Span & { token: bigint }>();
-  for (const w of accepted) {
-    if (excluded.has(w.pid)) continue;
-    const span = spans.get(w.pid);
-    if (span) {
-      assert.equal(span.token, w.token, `command ${w.pid} wrote two tokens`);
-      span.to = w.at;
-    } else spans.set(w.pid, { from: w.at, to: w.at, token: w.token });
-  }
-  const list = [...spans.entries()];
-  for (let i = 0; i < list.length; i++) {
-    for (let j = i + 1; j < list.length; j++) {
-      const [pa, a] = list[i] as [number, Span & { token: bigint }];
-      const [pb, b] = list[j] as [number, Span & { token: bigint }];
-      assert.ok(
-        !overlaps(a, b),
-        `commands ${pa} (token ${a.token}) and ${pb} (token ${b.token}) acted at once`,
-      );
-    }
-  }
-  // 2. Only paused or orphaned commands were refused.
-  for (const w of resource.writes.filter((x) => !x.accepted)) {
-    assert.ok(
-      excluded.has(w.pid),
-      `a live holder's write was refused: ${w.holder} token ${w.token}`,
-    );
-  }
-  // 3. After a holder died, the next started at its expiry, not before, and not much later.
+  assert.deepEqual(checkTenures(resource.writes, frozen), []);
+  // After a holder died, the next started at its expiry, not before, and not much later.
   for (const d of died) {
     const at = tenures.findIndex((t) => t.holder === d.holder);
     const dead = tenures[at];
@@ -288,4 +302,38 @@ export async function lockUnderFaults(url: string, log: (line: string) => void):
       `${next.holder} started ${next.start - dead.expiry} ns of global time after ${d.holder}'s expiry`,
     );
   }
+}
+
+/**
+ * Violations in a resource's record of writes, accepted or not, by arrival: a tenure (one
+ * holder and token) with a write after a later tenure's first write, unless its machine
+ * was frozen (`frozen`: fencing's case); and a refused write from a tenure that was not.
+ */
+export function checkTenures(writes: readonly Write[], frozen: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  const spans = new Map<string, { holder: string; token: bigint; from: bigint; to: bigint }>();
+  for (const w of writes) {
+    const key = `${w.holder}#${w.token}`;
+    const span = spans.get(key);
+    if (span) span.to = w.at;
+    else spans.set(key, { holder: w.holder, token: w.token, from: w.at, to: w.at });
+    if (!w.accepted && !frozen.has(w.holder))
+      out.push(
+        `a write of ${w.holder} (token ${w.token}) was refused, and its machine was never frozen`,
+      );
+  }
+  const list = [...spans.values()].sort((a, b) =>
+    a.token < b.token ? -1 : a.token > b.token ? 1 : 0,
+  );
+  for (const a of list) {
+    if (frozen.has(a.holder)) continue;
+    for (const b of list) {
+      if (b.token <= a.token) continue;
+      if (a.to >= b.from)
+        out.push(
+          `${a.holder} (token ${a.token}) wrote ${a.to - b.from} ns after ${b.holder} (token ${b.token}) began`,
+        );
+    }
+  }
+  return out.slice(0, 5);
 }
