@@ -97,6 +97,74 @@ describe("leader election", () => {
     await worker.stop();
   });
 
+  test("a follower learns each new leader while it waits, not only when its own claim fails", async () => {
+    const { clock, worker, node } = cluster();
+    await settle();
+    const a = node("a");
+    await clock.run(100, 10);
+    const b = node("b");
+    await clock.run(100, 10);
+    const first = b.campaign.state;
+    assert.ok(first.role === "follower" && first.leader?.holder === "a");
+    // An operator hands the lease to "c" outright (a new tenure, by the seam): b never got
+    // the chance to claim, and must still see the new leader and its token.
+    const seam = a.store.leases;
+    const read = await seam.readLease("leader");
+    const record = read.lease;
+    assert.ok(record && read.time !== undefined);
+    const written = await seam.writeLease(
+      {
+        ...record,
+        holder: "c",
+        newToken: true,
+        start: read.time,
+        expiry: read.time + 3_600n * 1_000_000_000n,
+      },
+      record.version,
+    );
+    assert.ok(written);
+    await clock.run(200, 10);
+    const now = b.campaign.state;
+    assert.ok(now.role === "follower", now.role);
+    assert.equal(now.leader?.holder, "c");
+    assert.equal(now.leader?.token, written.token);
+    await a.campaign.stop();
+    await b.campaign.stop();
+    await worker.stop();
+  });
+
+  test("a store that fails at the start delays a campaign; it does not end it", async () => {
+    const clock = new FakeClock();
+    const name = `election-flaky-${process.pid}-${n++}`;
+    const worker = startUpdater(new MemoryStore(name), { clock, random: () => 0 });
+    const store = new MemoryStore(name);
+    const seam = store.leases;
+    const real = {
+      readLease: seam.readLease.bind(seam),
+      readClock: seam.readClock.bind(seam),
+      ensureMaxStep: seam.ensureMaxStep.bind(seam),
+    };
+    let failures = 5;
+    const flaky =
+      <A extends unknown[], T>(fn: (...args: A) => Promise<T>) =>
+      (...args: A): Promise<T> =>
+        failures-- > 0
+          ? Promise.reject(new StoreError("memory", "readLease", "injected: restarting"))
+          : fn(...args);
+    seam.readLease = flaky(real.readLease);
+    seam.readClock = flaky(real.readClock);
+    seam.ensureMaxStep = flaky(real.ensureMaxStep);
+    const campaign = new Leases(store, { clock }).campaign("leader", {
+      holder: "a",
+      duration: "9s",
+    });
+    await clock.run(5_000, 10);
+    assert.equal(campaign.state.role, "leader", "it led once the store answered");
+    assert.ok(failures < 0, "the failures were met");
+    await campaign.stop();
+    await worker.stop();
+  });
+
   test("options are validated", () => {
     const leases = new Leases(new MemoryStore());
     assert.throws(() => leases.campaign("", { holder: "a", duration: "9s" }), /invalid lease name/);

@@ -196,3 +196,57 @@ describe("worker: the cluster's maxStep", () => {
     await Promise.all([first.stop(), smaller.stop(), larger.stop()]);
   });
 });
+
+describe("worker: the cluster's maxStep changed under it", () => {
+  test("lowered: the store refuses its next step, and from then on it steps within the new value at the same pace", async () => {
+    const clock = new FakeClock();
+    const name = `max-step-${process.pid}-${n++}`;
+    const cell = memoryCell(name);
+    const store = new MemoryStore(name);
+    const worker = startUpdater(store, { clock, random: () => 0 }); // interval 1 s, maxStep 1.5 s
+    await settle();
+    await clock.run(5_000, 10);
+    assert.equal(worker.snapshot().clusterMaxStep, 1_500n * MS);
+    // An operator lowers it; then the worker is paused for 1.3 s (a long GC, SIGSTOP).
+    assert.equal(await store.leases.swapMaxStep(1_500n * MS, 300n * MS), true);
+    const before = cell.value as bigint;
+    const steps: bigint[] = [];
+    let last = before;
+    cell.listeners.add((time) => {
+      steps.push(time - last);
+      last = time;
+    });
+    await clock.advance(1_300n * MS);
+    await clock.run(5_000, 10);
+    const s = worker.snapshot();
+    assert.equal(s.clusterMaxStep, 300n * MS);
+    assert.ok(s.maxStepChanges >= 1, "a step was refused and the new value read");
+    assert.ok(steps.length >= 5, `steps: ${steps}`);
+    for (const step of steps) assert.ok(step <= 300n * MS, `a step of ${step} ns after the lowering`);
+    assert.ok((cell.value as bigint) - before > 3n * S, "global time kept pace with the clock");
+    await worker.stop();
+    await store.close();
+  });
+
+  test("raised: it keeps its own maxStep; a worker that could step further than the cluster refuses to start", async () => {
+    const clock = new FakeClock();
+    const name = `max-step-raise-${process.pid}-${n++}`;
+    const store = new MemoryStore(name);
+    const worker = startUpdater(store, { clock, random: () => 0 });
+    await settle();
+    await clock.run(2_000, 10);
+    assert.equal(await store.leases.swapMaxStep(1_500n * MS, 3_000n * MS), true);
+    await clock.advance(2_500n * MS); // paused longer than its own maxStep
+    await clock.run(1_000, 10);
+    assert.equal(worker.snapshot().clusterMaxStep, 3_000n * MS);
+    assert.ok((worker.snapshot().lastStep ?? 0n) <= 1_500n * MS, "its own bound still holds");
+    await worker.stop();
+    const big = startUpdater(new MemoryStore(name), { clock, maxStep: "4s", interval: "2s" });
+    await settle();
+    await clock.run(100, 10);
+    assert.ok(big.failure instanceof ConfigError, String(big.failure));
+    assert.match(String(big.failure), /larger than the cluster's \(3s\)/);
+    await big.stop();
+    await store.close();
+  });
+});
