@@ -2,7 +2,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-export const BIN = fileURLToPath(new URL("../../bin/globalclock.js", import.meta.url));
+/**
+ * The CLI the multi-process tests run: this checkout's, or another build's
+ * (GLOBALCLOCK_TEST_BIN), to show that a fault test fails against a broken one.
+ */
+export const BIN =
+  process.env.GLOBALCLOCK_TEST_BIN ??
+  fileURLToPath(new URL("../../bin/globalclock.js", import.meta.url));
 
 export interface LogLine {
   /** pino's level: 30 info, 40 warn, 50 error. */

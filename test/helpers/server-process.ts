@@ -129,27 +129,40 @@ export async function tcpProxy(port: number): Promise<{
   port: number;
   cut: () => Promise<void>;
   heal: () => void;
+  /** Stops forwarding without closing anything: every call through it hangs, new ones too. */
+  freeze: () => void;
+  thaw: () => void;
   close: () => Promise<void>;
 }> {
   const sockets = new Set<Socket>();
+  const pairs = new Set<[Socket, Socket]>();
   let cut = false;
+  let frozen = false;
   const server = createServer((client) => {
     if (cut) {
       client.destroy();
       return;
     }
     const upstream = createConnection(port, "127.0.0.1");
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on("error", () => {});
       s.on("close", () => {
         sockets.delete(s);
+        pairs.delete(pair);
         client.destroy();
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (frozen) {
+      client.pause();
+      upstream.pause();
+    } else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
@@ -165,6 +178,22 @@ export async function tcpProxy(port: number): Promise<{
     },
     heal: () => {
       cut = false;
+    },
+    freeze: () => {
+      frozen = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    thaw: () => {
+      frozen = false;
+      for (const [client, upstream] of pairs) {
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {
