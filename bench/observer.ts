@@ -89,7 +89,7 @@ export function changesOf(samples: readonly Sample[]): Change[] {
 
 export const mid = (c: Change): bigint => (c.lo + c.hi) / 2n;
 
-/** Invariants 1 and 3 on the observer's reads (DESIGN §2); an empty list means they held. */
+/** Invariants 1 and 3 on the observer's reads (docs/design.md, "The invariants"); an empty list means they held. */
 export function violations(samples: readonly Sample[], maxStep: bigint): string[] {
   return checkHistory(samples, maxStep);
 }

@@ -2,7 +2,7 @@
  * Rate: three `globalclock run` daemons (default options) for a steady run; global
  * elapsed ÷ wall elapsed between the first and last change an observer saw. Each change
  * is bracketed by the reads around it, so the rate comes with bounds, and every single
- * step is checked against the wall time that can have passed (DESIGN §2, invariant 2).
+ * step is checked against the wall time that can have passed (docs/design.md, "The invariants", 2).
  */
 import { type Context, type SharedStore, sharedUrl } from "./context.js";
 import { Fleet } from "./fleet.js";

@@ -1,5 +1,5 @@
 /**
- * Checks a recorded history of clock reads against the invariants of DESIGN §2:
+ * Checks a recorded history of clock reads against the invariants of docs/design.md ("The invariants"):
  *
  * 1. Monotonic: a read that began after another ended never sees a smaller time.
  * 3. No catch-up jumps: for any two reads with g1 < g2,

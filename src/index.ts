@@ -25,6 +25,7 @@ export type {
   LeaseStore,
 } from "./lease-store.js";
 export { Campaign, type CampaignOptions, type ElectionState } from "./leases/election.js";
+export { uniqueHolder } from "./leases/holder.js";
 export { DEFAULT_MAX_STEP, type LeaseInfo, MIN_DURATION_STEPS } from "./leases/info.js";
 export { Lease } from "./leases/lease.js";
 export { type CallOptions, Leases, type LeasesOptions, openLeases } from "./leases/leases.js";

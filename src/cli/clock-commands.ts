@@ -11,7 +11,7 @@ import { type Io, storeUrl } from "./io.js";
 
 /** What `now` and `status` say on stderr when the store holds no clock record. */
 export const NO_RECORD =
-  "there is no clock record in this store: no updater has created one yet, or it was deleted (a worker that has seen a time never re-creates it; restore it from a backup, or start a new clock on purpose with `globalclock advance 0s`)";
+  "there is no clock record in this store: no updater has created one yet, or it was deleted (once a store has had a clock, nothing re-creates it; restore it from a backup, or, to start a new clock on purpose, empty the store and run `globalclock advance 0s`)";
 
 /** `globalclock now [--json]`: the stored global time. */
 export function registerNow(program: Command, io: Io): void {
@@ -55,7 +55,7 @@ export function registerAdvance(program: Command, io: Io): void {
 
 /**
  * Refuses a step beyond the cluster's maxStep: lease holders count on no step being larger
- * (DESIGN §7), so one such advance could end every lease at once, before its holder's
+ * (docs/design.md, "The holder's deadline"), so one such advance could end every lease at once, before its holder's
  * deadline. The maxStep is the one stored beside the clock where the store keeps leases,
  * else the workers' default.
  */

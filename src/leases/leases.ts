@@ -76,7 +76,7 @@ function checkDuration(duration: bigint, maxStep: bigint): void {
 }
 
 /**
- * Leases judged against global time (DESIGN §7), kept beside the clock in the same store.
+ * Leases judged against global time (docs/design.md, "Leases"), kept beside the clock in the same store.
  *
  * What each outcome lets the caller infer:
  * - a Lease: held until at least its `deadline` (this process's monotonic clock), fenced

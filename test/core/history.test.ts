@@ -109,7 +109,7 @@ describe("checkHistory", () => {
   });
 });
 
-/** DESIGN §2, invariants 1 and 3, literally, over every ordered pair. */
+/** docs/design.md, "The invariants", 1 and 3, literally, over every ordered pair. */
 function bruteForce(h: Sample[], maxStep: bigint): boolean {
   for (const a of h) {
     for (const b of h) {

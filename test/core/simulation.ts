@@ -37,7 +37,7 @@ export interface Rule {
 
 export const DOCUMENTED_RULE: Rule = { resetOnOutOfSync: true, resetOnNewUpdater: true };
 
-/** The cap on one advance, as the worker applies it (DESIGN §4). */
+/** The cap on one advance, as the worker applies it (docs/design.md, "The rules every updater keeps"). */
 export const MAX_STEP = 150_000_000n;
 
 /** What happened across runs, so the test can show its faults and races really occurred. */

@@ -1,5 +1,5 @@
 /**
- * A resource guarded by fencing tokens, as DESIGN §7 describes: an HTTP server on
+ * A resource guarded by fencing tokens, as docs/design.md ("Fencing tokens") describes: an HTTP server on
  * 127.0.0.1 that keeps the highest token it has seen and refuses writes with a lower one.
  * Every write is recorded with the time it arrived (CLOCK_MONOTONIC, comparable with the
  * times child processes print).

@@ -126,6 +126,7 @@ export async function lockUnderFaults(
           "3s",
           "--grace",
           "1s",
+          "--wait", // the default; said for builds before it was
           "--holder",
           holder,
           "--",
@@ -161,12 +162,14 @@ export async function lockUnderFaults(
     }
     return true;
   };
-  /** The holder that wrote a moment ago, with its lock, guardian and command. */
+  const victims = new Set<string>();
+  /** The holder that wrote a moment ago (never one a fault struck before), with its lock, guardian and command. */
   const currentHolder = async () => {
-    let last = resource.writes.findLast((w) => w.accepted);
+    const fresh = (w: Write) => w.accepted && !victims.has(w.holder);
+    let last = resource.writes.findLast(fresh);
     for (let i = 0; i < 100 && (!last || now() - last.at > 100_000_000n); i++) {
       await sleep(50);
-      last = resource.writes.findLast((w) => w.accepted);
+      last = resource.writes.findLast(fresh);
     }
     const lock = last && locks.get(last.holder);
     const command = last && resource.writes.find((w) => w.holder === last.holder)?.pid;
@@ -209,17 +212,23 @@ export async function lockUnderFaults(
         continue;
       }
       if (!current) continue;
+      victims.add(current.holder);
+      // Judged by the successor: wait for its first write before the next fault.
+      const succeeded = () =>
+        within(20_000, () => resource.writes.some((w) => w.accepted && !victims.has(w.holder)));
       if (fault === "kill-lock") {
         // The command is orphaned and writes on for 6 s: the guardian must stop it now.
         signal(current.lock.pid, "SIGKILL");
+        await succeeded();
       } else if (fault === "kill-both") {
         died.push({ holder: current.holder, at: now() });
         signal(current.lock.pid, "SIGKILL");
         signal(-current.command, "SIGKILL");
+        await succeeded();
       } else if (fault === "pause-lock") {
         // lock's own loop is stuck past the deadline: the guardian stops the command then.
         signal(current.lock.pid, "SIGSTOP");
-        await sleep(5000);
+        await succeeded();
         signal(current.lock.pid, "SIGCONT");
       } else {
         frozen.add(current.holder);
@@ -237,6 +246,7 @@ export async function lockUnderFaults(
       await sleep(2000);
       const victim = await currentHolder();
       if (!victim) continue;
+      victims.add(victim.holder);
       log(`fence check (holder ${victim.holder}, command ${victim.command})`);
       frozen.add(victim.holder);
       const token = resource.writes.findLast((w) => w.holder === victim.holder)?.token ?? 0n;

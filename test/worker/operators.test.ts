@@ -222,7 +222,8 @@ describe("worker: the cluster's maxStep changed under it", () => {
     assert.equal(s.clusterMaxStep, 300n * MS);
     assert.ok(s.maxStepChanges >= 1, "a step was refused and the new value read");
     assert.ok(steps.length >= 5, `steps: ${steps}`);
-    for (const step of steps) assert.ok(step <= 300n * MS, `a step of ${step} ns after the lowering`);
+    for (const step of steps)
+      assert.ok(step <= 300n * MS, `a step of ${step} ns after the lowering`);
     assert.ok((cell.value as bigint) - before > 3n * S, "global time kept pace with the clock");
     await worker.stop();
     await store.close();
