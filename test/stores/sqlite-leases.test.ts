@@ -148,6 +148,25 @@ describe("sqlite leases: the clock's table holds the clock alone", () => {
   });
 });
 
+describe("sqlite leases: tokens", () => {
+  test("a deleted token counter starts again above every token still stored, on the running store", async (t) => {
+    const path = fresh();
+    const store = opened(t, new SqliteStore({ path }));
+    const leases = new Leases(store);
+    const first = await leases.claim("a", "alice", "10s");
+    const second = await leases.claim("b", "bob", "10s");
+    assert.ok(second.token > first.token);
+    const raw = new Database(path);
+    raw.exec("DELETE FROM globalclock_settings WHERE name = 'token'");
+    raw.close();
+    await second.release();
+    const third = await leases.claim("b", "carol", "10s");
+    assert.ok(third.token > second.token, `${third.token} after ${second.token}`);
+    const other = await leases.claim("c", "dave", "10s");
+    assert.ok(other.token > third.token, "the counter goes on from there");
+  });
+});
+
 describe("sqlite leases: listing", () => {
   test("a prefix's % and _ are plain characters, and names come in byte order", async (t) => {
     const store = opened(t, new SqliteStore({ path: fresh() }));

@@ -129,14 +129,19 @@ export class SqliteLeases implements LeaseStore {
       this.#writable("writeLease");
       checkWrite(write, KIND, "writeLease");
       const pins = JSON.stringify(write.pins);
+      // A new token and the write in one transaction; any other write is one statement.
+      const apply = () =>
+        write.newToken
+          ? this.#write.immediate(write, version, pins)
+          : this.#writeOnce(write, version, pins);
       return busy.run(signal, () => {
         let written: LeaseWritten | undefined;
         try {
-          written = this.#write.immediate(write, version, pins);
+          written = apply();
         } catch (err) {
           if (!NO_TABLE.test(describe(err))) throw err;
           this.#forgetTables(); // dropped under this store: made again, once
-          written = this.#write.immediate(write, version, pins);
+          written = apply();
         }
         if (written) this.#changes++;
         return written;
