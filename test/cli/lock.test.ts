@@ -4,13 +4,13 @@
  * (a background job, a signal, lock's own death), and a command that needs its terminal.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { uniqueHolder } from "../../src/leases/holder.js";
-import { BIN, buildIfStale, cli, type Run, startCli } from "../helpers/cli.js";
+import { BIN, buildIfStale, cli, type Run, startCli, underTerminal } from "../helpers/cli.js";
 import { eventually } from "../helpers/daemon.js";
 import { skipOrFail } from "../helpers/env.js";
 
@@ -233,18 +233,15 @@ describe("lock: a command that needs its terminal", { timeout: 60_000 }, () => {
     );
     chmodSync(script, 0o755);
     const command = `exec '${process.execPath}' '${BIN}' --store '${store()}' lock tty -- '${script}'`;
-    const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], {
-      stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env, SHELL: "/bin/sh" },
-    });
-    let screen = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => {
-      screen += s;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
-    await eventually(() => screen.includes("name? "), "the question on the terminal", 20_000);
-    child.stdin.write("alice\r");
-    assert.equal(await exited, 0, screen);
-    assert.match(screen, /got:alice/);
+    const terminal = underTerminal(command);
+    await eventually(
+      () => terminal.screen().includes("name? "),
+      "the question on the terminal",
+      20_000,
+    );
+    terminal.type("alice\r");
+    const screen = terminal.screen();
+    assert.equal(await terminal.exited, 0, screen);
+    assert.match(terminal.screen(), /got:alice/);
   });
 });

@@ -5,14 +5,14 @@
  * (`script`).
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { main } from "../../src/cli/main.js";
 import { MemoryStore } from "../../src/stores/memory/index.js";
-import { BIN, buildIfStale, recordingIo } from "../helpers/cli.js";
+import { BIN, buildIfStale, recordingIo, underTerminal } from "../helpers/cli.js";
 import { eventually } from "../helpers/daemon.js";
 import { skipOrFail } from "../helpers/env.js";
 
@@ -93,24 +93,18 @@ test("under a pseudo-terminal: the status line is redrawn without scrolling", {
     // foreground group. Without it a shell that does not exec its last command (dash) waits
     // there too, and the Ctrl-C kills it: exit 130 while node stops cleanly.
     const command = `exec '${process.execPath}' '${BIN}' --store 'sqlite:${dir}/clock.db' run --interval 50ms`;
-    const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], {
-      stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env, SHELL: "/bin/sh" },
-    });
-    let screen = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => {
-      screen += s;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+    const terminal = underTerminal(command);
     // Two redraws of the active status line in a row, with no newline between them.
     const redrawn = () =>
-      screen
+      terminal
+        .screen()
         .split(`${CLEAR}active `)
         .slice(1, -1)
         .some((s) => !s.includes("\n"));
     await eventually(redrawn, "the status line redrawn in place", 30_000);
-    child.stdin.write("\x03"); // Ctrl-C, through the terminal: SIGINT
-    assert.equal(await exited, 0, screen);
+    terminal.type("\x03"); // Ctrl-C, through the terminal: SIGINT
+    const screen = terminal.screen();
+    assert.equal(await terminal.exited, 0, screen);
     assert.match(screen, /^\d\d:\d\d:\d\d\.\d{3} INFO {2}globalclock running on sqlite:/m);
     assert.match(screen, /INFO {2}role: active at 1970-01-01T/);
     assert.doesNotMatch(screen, /"level":/, "JSON on a terminal");

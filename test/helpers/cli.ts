@@ -95,3 +95,22 @@ export function recordingIo(options: { tty?: boolean; env?: NodeJS.ProcessEnv } 
   };
   return { io, out, err, writes };
 }
+
+/**
+ * Runs `command` (a shell line) under a pseudo-terminal (`script`): `screen()` is what the
+ * terminal showed so far, `type(text)` types on its keyboard, `exited` its exit code.
+ * `script` runs the line with `$SHELL -c`; start it with `exec`, so that a shell which does
+ * not exec its last command (dash) does not wait in the terminal's foreground group too.
+ */
+export function underTerminal(command: string) {
+  const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], {
+    stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, SHELL: "/bin/sh" },
+  });
+  let screen = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => {
+    screen += s;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+  return { screen: () => screen, type: (text: string) => child.stdin.write(text), exited };
+}

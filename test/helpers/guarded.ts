@@ -4,7 +4,12 @@
  * Every write is recorded with the time it arrived (CLOCK_MONOTONIC, comparable with the
  * times child processes print).
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
+import { fileURLToPath } from "node:url";
+import { BIN } from "./daemon.js";
+
+const WRITER = fileURLToPath(new URL("../fixtures/guarded-writer.ts", import.meta.url));
 
 export interface Write {
   at: bigint;
@@ -62,3 +67,24 @@ export interface Span {
 }
 
 export const overlaps = (a: Span, b: Span) => a.from < b.to && b.from < a.to;
+
+/**
+ * `globalclock lock job --ttl 3s --grace 1s --wait [flags…] --holder <holder> --` the
+ * writer of ../fixtures/guarded-writer.ts, writing to `resource` for `runMs`, with
+ * `writerFlags` (`--background`, `--ignore-term`). Its stderr is piped.
+ */
+export function lockedWriter(
+  url: string,
+  holder: string,
+  resource: GuardedResource,
+  runMs: string,
+  { flags = [] as string[], writerFlags = [] as string[] } = {},
+): ChildProcess {
+  const lock = ["lock", "job", "--ttl", "3s", "--grace", "1s", "--wait", ...flags];
+  const writer = ["--import", "tsx", WRITER, String(resource.port), runMs, ...writerFlags];
+  return spawn(
+    process.execPath,
+    [BIN, "--store", url, ...lock, "--holder", holder, "--", process.execPath, ...writer],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+}

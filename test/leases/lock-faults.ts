@@ -14,15 +14,13 @@
  * Random choices come from one seed, printed first, so a failure can be replayed.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { openLeases } from "../../src/leases/leases.js";
-import { BIN, Daemon } from "../helpers/daemon.js";
-import { GuardedResource, type Write } from "../helpers/guarded.js";
+import { Daemon } from "../helpers/daemon.js";
+import { GuardedResource, lockedWriter, type Write } from "../helpers/guarded.js";
 import { prng } from "./sim/scheduler.js";
 
-const WRITER = fileURLToPath(new URL("../fixtures/guarded-writer.ts", import.meta.url));
 const S = 1_000_000_000n;
 const now = () => process.hrtime.bigint();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,32 +112,8 @@ export async function lockUnderFaults(
         random() < 0.3 ? ["--background"] : [],
         random() < 0.3 ? ["--ignore-term"] : [],
       ].flat();
-      const child = spawn(
-        process.execPath,
-        [
-          BIN,
-          "--store",
-          url,
-          "lock",
-          "job",
-          "--ttl",
-          "3s",
-          "--grace",
-          "1s",
-          "--wait", // the default; said for builds before it was
-          "--holder",
-          holder,
-          "--",
-          process.execPath,
-          "--import",
-          "tsx",
-          WRITER,
-          String(resource.port),
-          runMs,
-          ...variant,
-        ],
-        { stdio: ["ignore", "ignore", "pipe"] },
-      );
+      // --wait is the default; said for builds before it was.
+      const child = lockedWriter(url, holder, resource, runMs, { writerFlags: variant });
       let stderr = "";
       child.stderr?.on("data", (d) => {
         stderr += d;

@@ -6,17 +6,13 @@
  * guardian holds the deadline, whatever lock's calls are doing.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { openLeases } from "../../src/leases/leases.js";
-import { BIN, Daemon, eventually } from "../helpers/daemon.js";
+import { Daemon, eventually } from "../helpers/daemon.js";
 import { skipOrFail } from "../helpers/env.js";
-import { GuardedResource } from "../helpers/guarded.js";
+import { GuardedResource, lockedWriter } from "../helpers/guarded.js";
 import { findPostgresBin, PostgresServer } from "../helpers/postgres-server.js";
 import { tcpProxy } from "../helpers/server-process.js";
-
-const WRITER = fileURLToPath(new URL("../fixtures/guarded-writer.ts", import.meta.url));
 
 test("a lock whose renewals hang in the store: its command stops before the successor's first write", {
   timeout: 120_000,
@@ -43,33 +39,10 @@ test("a lock whose renewals hang in the store: its command stops before the succ
   const clock = new Daemon(direct, ["--interval", "200ms"]);
   const stderr: string[] = [];
   const lock = (url: string, holder: string, runMs: string) => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        "--store",
-        url,
-        "lock",
-        "job",
-        "--ttl",
-        "3s",
-        "--grace",
-        "1s",
-        "--wait",
-        "--no-clock",
-        "--holder",
-        holder,
-        "--",
-        process.execPath,
-        "--import",
-        "tsx",
-        WRITER,
-        String(resource.port),
-        runMs,
-        "--ignore-term",
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
+    const child = lockedWriter(url, holder, resource, runMs, {
+      flags: ["--no-clock"],
+      writerFlags: ["--ignore-term"],
+    });
     child.stderr?.on("data", (d) => stderr.push(`${holder}: ${d}`));
     return child;
   };
