@@ -149,6 +149,18 @@ describe("a failure of unknown outcome makes the updater invalid", () => {
     assert.equal(await u.advance(1n), 43n);
   });
 
+  test("create makes a clock only on a store that never had one: a stored maxStep shows there was one", async () => {
+    const name = `updater-had-clock-${process.pid}`;
+    const first = await Updater.create(new MemoryStore(name));
+    assert.equal(first.time, 0n, "a new store: the clock is made at the epoch");
+    assert.equal(first.maxStep, 1_500_000_000n, "and the default maxStep stored");
+    await first.advance("1s");
+    // An operator deletes the clock; no lease was ever taken on this store.
+    memoryCell(name).value = undefined;
+    await assert.rejects(Updater.create(new MemoryStore(name)), ClockRecordMissingError);
+    assert.equal(memoryCell(name).value, undefined, "not made again at the epoch");
+  });
+
   test("a signal aborted while the swap is in flight", async () => {
     const { store, gate } = gated();
     const u = await Updater.create(store);
