@@ -6,7 +6,7 @@
 import { type DurationInput, formatDuration, toNanoseconds } from "../duration.js";
 import { ConfigError, LeaseHeldError, LeaseLostError, StoreError } from "../errors.js";
 import type { WorkerClock } from "../worker-clock.js";
-import { type LeaseInfo, MAX_DRIFT_PPM, MIN_DURATION_STEPS } from "./info.js";
+import { checkDuration, type LeaseInfo, MAX_DRIFT_PPM } from "./info.js";
 import type { Lease } from "./lease.js";
 
 /** How a holder renews its lease: every duration in nanoseconds. */
@@ -73,12 +73,7 @@ export function holdSchedule(
 ): HoldSchedule {
   const f = formatDuration;
   const duration = toNanoseconds(options.duration, names.duration);
-  if (duration < MIN_DURATION_STEPS * maxStep) {
-    throw new ConfigError(
-      names.duration,
-      `${names.duration} ${f(duration)} is too short: global time may jump up to the cluster's maxStep (${f(maxStep)}) at once, so a lease must last at least ${MIN_DURATION_STEPS} × maxStep (${f(MIN_DURATION_STEPS * maxStep)})`,
-    );
-  }
+  checkDuration(duration, maxStep, names.duration);
   const usable = usableTime(duration, maxStep);
   const grace =
     options.grace === undefined ? defaultGrace(usable) : toNanoseconds(options.grace, names.grace);

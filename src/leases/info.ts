@@ -1,4 +1,6 @@
+import { ConfigError } from "../errors.js";
 import type { LeaseFields, LeaseRecord } from "../lease-store.js";
+import { formatDuration } from "../time.js";
 
 export { DEFAULT_MAX_STEP } from "../worker-settings.js";
 
@@ -12,6 +14,20 @@ export interface LeaseInfo extends LeaseFields {
 
 /** A lease shorter than this many maxSteps is refused: the holder would have almost no time. */
 export const MIN_DURATION_STEPS = 3n;
+
+/**
+ * Refuses a lease shorter than MIN_DURATION_STEPS × maxStep (ConfigError naming `field`, the
+ * caller's name for the duration: "duration", or a CLI flag such as "--ttl").
+ */
+export function checkDuration(duration: bigint, maxStep: bigint, field = "duration"): void {
+  if (duration >= MIN_DURATION_STEPS * maxStep) return;
+  const f = formatDuration;
+  const what = field === "duration" ? "a lease of" : field;
+  throw new ConfigError(
+    field,
+    `${what} ${f(duration)} is too short: global time may jump up to the cluster's maxStep (${f(maxStep)}) at once, so a lease must last at least ${MIN_DURATION_STEPS} × maxStep (${f(MIN_DURATION_STEPS * maxStep)})`,
+  );
+}
 
 /**
  * The most any machine's monotonic clock may run fast or slow against real time, in parts

@@ -1,5 +1,5 @@
 import { clockOrNew } from "../clock-record.js";
-import { type DurationInput, formatDuration, toNanoseconds } from "../duration.js";
+import { type DurationInput, toNanoseconds } from "../duration.js";
 import { ClosedError, ConfigError, LeaseLostError } from "../errors.js";
 import type { LeaseRecord, LeaseStore, LeaseWrite } from "../lease-store.js";
 import { openStore } from "../open.js";
@@ -7,7 +7,7 @@ import type { ClockStore, OpenOptions } from "../store.js";
 import { startUpdater, type UpdaterWorker } from "../worker.js";
 import { monotonicClock, type WorkerClock } from "../worker-clock.js";
 import { Campaign, type CampaignOptions } from "./election.js";
-import { DEFAULT_MAX_STEP, type LeaseInfo, leaseInfo, MIN_DURATION_STEPS } from "./info.js";
+import { checkDuration, DEFAULT_MAX_STEP, type LeaseInfo, leaseInfo } from "./info.js";
 import { type Grant, Lease, type LeaseOwner } from "./lease.js";
 import { claimed, extended, pinned, released, unpinned } from "./records.js";
 import { checkLeaseText } from "./validate.js";
@@ -63,16 +63,6 @@ function grantOf(snap: Snapshot, write: LeaseWrite): Decision<Grant> {
       t0: snap.t0,
     }),
   };
-}
-
-/** A lease shorter than MIN_DURATION_STEPS × maxStep is refused: its holder would have almost no time. */
-function checkDuration(duration: bigint, maxStep: bigint): void {
-  if (duration < MIN_DURATION_STEPS * maxStep) {
-    throw new ConfigError(
-      "duration",
-      `a lease of ${formatDuration(duration)} is too short: global time may jump up to the cluster's maxStep (${formatDuration(maxStep)}) at once, so a lease must last at least ${MIN_DURATION_STEPS} × maxStep (${formatDuration(MIN_DURATION_STEPS * maxStep)})`,
-    );
-  }
 }
 
 /**
