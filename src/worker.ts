@@ -178,6 +178,7 @@ export class UpdaterWorker {
     let base = this.#clock.now(); // the created view was confirmed by a read just now
     for (;;) {
       if (!(await this.#clock.sleep(this.#timing.interval, signal))) return;
+      this.#fitTo(updater.maxStep); // a stand-by's reads may have brought a new one
       const step = min(this.#clock.now() - base, this.#timing.maxStep);
       const outcome = await this.#advance(updater, step, signal);
       // A lost race means another worker is active: the elapsed time is discarded.
@@ -226,6 +227,7 @@ export class UpdaterWorker {
         // Elapsed runs from the read that just confirmed the stored time, so the takeover
         // adds none of the stall (at least 1 ns, so that other stand-bys see a change).
         const elapsed = this.#clock.now() - confirmedAt;
+        this.#fitTo(updater.maxStep); // the read that confirmed the time brought maxStep too
         const step = min(elapsed > 0n ? elapsed : 1n, this.#timing.maxStep);
         if ((await this.#advance(updater, step, signal)) !== "won") continue;
         this.#set({ takeovers: this.#status.takeovers + 1 });
