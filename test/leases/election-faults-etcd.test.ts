@@ -1,20 +1,23 @@
-// Multi-process: leader election while the store fails (an etcd leader killed, a
-// PostgreSQL restart) and the leader is paused; see election-faults.ts.
+// Multi-process: leader election on a three-member etcd cluster while its leader members
+// are killed and leaders are killed, stopped, cut off, left hanging and frozen; see
+// election-faults.ts for what is checked.
+import assert from "node:assert/strict";
 import { test } from "node:test";
 import { skipOrFail } from "../helpers/env.js";
 import { EtcdCluster, findEtcd } from "../helpers/etcd-server.js";
-import { electionUnderFaults } from "./election-faults.js";
+import { checkElection, electionUnderFaults } from "./election-faults.js";
 
-test("election on etcd: leader members killed, a leader paused", {
+test("election on etcd: leader members killed; leaders killed, stopped, cut off, hung and frozen", {
   timeout: 240_000,
 }, async (t) => {
   if (!findEtcd())
     return skipOrFail(t, "no etcd binary at /usr/bin/etcd (apt-get install etcd-server)");
   const cluster = await EtcdCluster.start(3);
   try {
-    await electionUnderFaults(
-      cluster.url("key=/election/clock&timeout=500ms"),
-      async () => {
+    const record = await electionUnderFaults({
+      url: cluster.url("key=/election/clock&timeout=500ms"),
+      faults: ["store", "store", "kill", "kill", "term", "hang", "hang", "cut", "freeze", "freeze"],
+      storeFault: async () => {
         const member = await cluster.leader();
         t.diagnostic(`killing etcd leader m${member}`);
         await cluster.kill(member);
@@ -22,8 +25,9 @@ test("election on etcd: leader members killed, a leader paused", {
         await cluster.start(member);
         await cluster.waitHealthy();
       },
-      (line) => t.diagnostic(line),
-    );
+      log: (line) => t.diagnostic(line),
+    });
+    assert.deepEqual(checkElection(record).slice(0, 8), []);
   } catch (err) {
     t.diagnostic(cluster.logs());
     throw err;
