@@ -15,11 +15,17 @@ export function attachWatcher(
   wrap: (err: unknown) => unknown,
 ): () => void {
   watcher.on("error", (err) => fail(wrap(err)));
+  // Once: close() stops it, then the watch's own cleanup does again, and a second
+  // removeAllListeners() would take away what the first cancel() waits on (close() then
+  // lingered for the store's whole timeout).
+  let stopped: Promise<void> | undefined;
   const stop = () => {
+    if (stopped) return stopped;
     watches.delete(end);
     watcher.removeAllListeners();
     watcher.on("error", () => {});
-    return watcher.cancel().catch(() => {});
+    stopped = watcher.cancel().catch(() => {});
+    return stopped;
   };
   const end: EndWatch = (err) => {
     fail(err);
