@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import {
   ClockRecordMissingError,
+  ClosedError,
   ConfigError,
   CorruptRecordError,
   InvalidDurationError,
@@ -18,6 +19,8 @@ import {
 } from "../../src/index.js";
 import type { LeaseStore, LeaseWrite } from "../../src/lease-store.js";
 import type { ClockStore } from "../../src/store.js";
+import { eventually } from "../helpers/daemon.js";
+import { skipOrFail } from "../helpers/env.js";
 
 export interface LeaseHarness {
   /** A new, separate connection to the store under test. */
@@ -51,6 +54,50 @@ const writeOf = (fields: Partial<LeaseWrite> & { name: string }): LeaseWrite => 
   pins: [],
   ...fields,
 });
+
+/**
+ * A signal that aborts after `ms` with a reason naming what never happened: a liveness
+ * bound far above what the wait needs, never a timing check.
+ */
+function patience(ms: number, what: string): { signal: AbortSignal; done: () => void } {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Error(`gave up after ${ms} ms: ${what}`)), ms);
+  return { signal: ac.signal, done: () => clearTimeout(timer) };
+}
+
+/** How a watch ended: it returned, or failed with `err`. */
+type Ending = "returned" | { err: unknown };
+
+/** A running watchLeases: its notices counted; `ended` says how it ended (never rejects). */
+interface Watching {
+  readonly state: { notices: number; ending: Ending | undefined };
+  readonly ended: Promise<Ending>;
+  stop(): void;
+}
+
+function watching(leases: LeaseStore, prefix: string, signal?: AbortSignal): Watching {
+  assert.ok(leases.watchLeases, "no watchLeases");
+  const ac = new AbortController();
+  const changes = leases.watchLeases(prefix, signal ?? ac.signal);
+  const state: Watching["state"] = { notices: 0, ending: undefined };
+  const ended = (async () => {
+    for await (const _ of changes) state.notices++;
+  })().then(
+    (): Ending => "returned",
+    (err: unknown): Ending => ({ err }),
+  );
+  void ended.then((ending) => {
+    state.ending = ending;
+  });
+  return { state, ended, stop: () => ac.abort() };
+}
+
+/** Fails if `w` ended before it was asked to (with the error it failed with, if any). */
+function running(w: Watching): void {
+  const { ending } = w.state;
+  if (ending === "returned") assert.fail("the watch returned on its own");
+  if (ending) throw ending.err;
+}
 
 /** A lost advance: out of sync, or refused for a changed maxStep (a subclass). */
 function OutOfSyncOrChanged(e: unknown): boolean {
@@ -444,22 +491,169 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       assert.equal(fresh.start, 0n, "a store emptied on purpose starts anew");
     });
 
-    test("waitUntilExpired returns once the holder releases the lease, and once it expires", {
-      timeout: 30_000,
-    }, async () => {
-      await setClock(10n * S);
-      const lease = await la.claim("wait", "alice", "10s");
-      const released = lb.waitUntilExpired("wait");
-      await new Promise((r) => setTimeout(r, 100));
-      await lease.release();
-      assert.equal((await released)?.holder, "");
-      await la.claim("wait", "alice", "10s");
-      const expired = lb.waitUntilExpired("wait");
-      await new Promise((r) => setTimeout(r, 100));
-      await setClock(20n * S);
-      const info = await expired;
-      assert.equal(info?.holder, "alice");
-      assert.equal(info?.free, true);
+    test("waitUntilExpired is woken by the store's push: at a release, and when the clock reaches the expiry", {
+      timeout: 60_000,
+    }, async (t) => {
+      if (!b.leases?.watchLeases || !b.watch) {
+        skipOrFail(t, `${name} pushes no lease or clock changes: a wait polls it`);
+        return;
+      }
+      // The waiter would read once an hour, and the lease lasts an hour of global time (which
+      // never runs faster than real time): only a push wakes it before the liveness bound.
+      const waiter = new Leases(b, { pollInterval: "1h" });
+      const bound = patience(20_000, "no push woke the waiter (it reads once an hour)");
+      /** Waits on `name`; `held` resolves once the waiter has read it held and sleeps. */
+      const wait = (lease: string) => {
+        let seen = () => {};
+        const held = new Promise<void>((resolve) => {
+          seen = resolve;
+        });
+        const free = waiter.waitUntilExpired(lease, {
+          onChange: () => seen(),
+          signal: bound.signal,
+        });
+        free.catch(() => {}); // awaited below; may fail before
+        return { held: Promise.race([held, free.then(() => {})]), free };
+      };
+      try {
+        await setClock(10n * S);
+        const lease = await la.claim("wait", "alice", "1h");
+        const released = wait("wait");
+        await released.held;
+        await lease.release();
+        const info = await released.free;
+        assert.equal(info?.holder, "", "woken by the release");
+        assert.equal(info?.token, lease.token);
+
+        const again = await la.claim("wait", "alice", "1h");
+        const expired = wait("wait");
+        await expired.held;
+        await setClock(again.expiry);
+        const after = await expired.free;
+        assert.equal(after?.holder, "alice", "woken by the clock, not by a write of the lease");
+        assert.equal(after?.free, true);
+        assert.equal(after?.token, again.token);
+      } finally {
+        bound.done();
+        await waiter.close();
+      }
+    });
+
+    const write = async (store: ClockStore, lease: string) => {
+      const { lease: stored } = await seam(store).readLease(lease);
+      const expiry = (stored?.expiry ?? 0n) + 1n;
+      const written = await seam(store).writeLease(
+        writeOf({ name: lease, expiry }),
+        stored?.version,
+      );
+      assert.ok(written, `the write to ${lease} lost to another`);
+    };
+    /**
+     * Writes `lease` through `writer` until `w` notices: then it is in place (a write made
+     * before the watch was may go unseen, and the contract promises no notice at the start).
+     */
+    const established = async (w: Watching, lease: string, writer = a) => {
+      const from = w.state.notices;
+      await eventually(async () => {
+        if (w.state.notices > from) return true;
+        running(w);
+        await write(writer, lease);
+        return false;
+      }, `a notice of a write to ${lease}: the watch to be in place`);
+    };
+    /** One write of `lease` through `writer`, and `w`'s notice of it. */
+    const noticed = async (w: Watching, lease: string, writer = a) => {
+      const from = w.state.notices;
+      await write(writer, lease);
+      await eventually(() => {
+        if (w.state.notices > from) return true;
+        running(w);
+        return false;
+      }, `a notice of the write to ${lease}`);
+    };
+    /** How `w` ended: a return, or the error it failed with. */
+    const outcome = async (w: Watching) => {
+      const how = await w.ended;
+      return how === "returned" ? how : how.err;
+    };
+
+    test("watchLeases: a write of a lease under the prefix wakes it, from another connection or its own", {
+      timeout: 60_000,
+    }, async (t) => {
+      if (!b.leases?.watchLeases) {
+        skipOrFail(t, `${name} has no watchLeases: waits poll it`);
+        return;
+      }
+      // A prefix of characters a query language or a key range might take for its own.
+      const prefix = "wätch.*%_[/";
+      const w = watching(seam(b), prefix);
+      try {
+        await established(w, `${prefix}1`);
+        for (const lease of [`${prefix}2`, `${prefix}1`, `${prefix}1/deeper`, prefix]) {
+          await noticed(w, lease);
+        }
+        await noticed(w, `${prefix}3`, b); // a write through the watching store itself
+      } finally {
+        w.stop();
+      }
+      assert.equal(await outcome(w), "returned");
+    });
+
+    test("watchLeases: a write outside the prefix need not wake it, and leaves it running", {
+      timeout: 60_000,
+    }, async (t) => {
+      if (!b.leases?.watchLeases) {
+        skipOrFail(t, `${name} has no watchLeases: waits poll it`);
+        return;
+      }
+      const w = watching(seam(b), "in/");
+      try {
+        await established(w, "in/1");
+        for (const lease of ["out/1", "in", "in-x/1", "IN/1"]) await write(a, lease);
+        await noticed(w, "in/2");
+        running(w);
+      } finally {
+        w.stop();
+      }
+      assert.equal(await outcome(w), "returned");
+    });
+
+    test("watchLeases ends, without an error, when its signal aborts", {
+      timeout: 60_000,
+    }, async (t) => {
+      if (!b.leases?.watchLeases) {
+        skipOrFail(t, `${name} has no watchLeases: waits poll it`);
+        return;
+      }
+      const w = watching(seam(b), "stop/");
+      await established(w, "stop/1");
+      running(w);
+      w.stop(); // while it waits for the next change
+      assert.equal(await outcome(w), "returned", "a running watch");
+      const aborted = watching(seam(b), "stop/", AbortSignal.abort(new Error("gone")));
+      assert.equal(await outcome(aborted), "returned", "a watch whose signal was aborted already");
+    });
+
+    test("closing the store ends its running watchLeases", { timeout: 60_000 }, async (t) => {
+      const c = await h.open();
+      try {
+        if (!c.leases?.watchLeases) {
+          skipOrFail(t, `${name} has no watchLeases: waits poll it`);
+          return;
+        }
+        const w = watching(c.leases, "");
+        await established(w, "close/1");
+        running(w);
+        await c.close();
+        // A watch that outlives its store hangs here until the test's timeout.
+        const how = await outcome(w);
+        if (how !== "returned" && !(how instanceof ClosedError)) {
+          assert.fail(`the watch ended with ${String(how)}, not a return or a ClosedError`);
+        }
+        assert.throws(() => c.leases?.watchLeases?.("", new AbortController().signal), ClosedError);
+      } finally {
+        await c.close();
+      }
     });
   });
 }

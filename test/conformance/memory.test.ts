@@ -19,6 +19,31 @@ conformance("memory", async () => {
       cell.value = -5n;
     },
     raw: async () => cell.value,
+    // No connection to cut: what breaks is the cell itself, every read or write of its
+    // record throwing as a failed backend would, which the store must report as it reports
+    // any failure. Nothing in a process's memory heals by itself, so none is retryable.
+    breakable: async () => {
+      const store = new MemoryStore(name);
+      const cut = () => {
+        throw new Error("the cell is unreachable (cut by the test)");
+      };
+      return {
+        store,
+        cut: async () => {
+          Object.defineProperty(cell, "value", { get: cut, set: cut, configurable: true });
+        },
+        close: async () => {
+          Object.defineProperty(cell, "value", {
+            value: undefined,
+            writable: true,
+            enumerable: true,
+            configurable: true,
+          });
+          await store.close();
+        },
+        retryable: false,
+      };
+    },
     close: async () => {},
   };
 });

@@ -12,13 +12,40 @@ import { conformance, type StoreHarness, throughProxy } from "./suite.js";
 
 const COLLECTION = "clock_conf";
 
-/** A harness on any server the driver can reach at `uri` (a URL without our options). */
+/**
+ * The port of a server that `uri` names as its one host, on this machine: the proxy that
+ * breaks connections (tcpProxy) reaches 127.0.0.1 only. Undefined for any other URI.
+ */
+function localPort(uri: string): number | undefined {
+  const m = /^mongodb:\/\/(?:[^@/]*@)?(?:127\.0\.0\.1|localhost)(?::(\d+))?(?:[/?]|$)/.exec(uri);
+  return m ? Number(m[1] ?? 27017) : undefined;
+}
+
+/**
+ * `uri` through a proxy on `port`, connected directly (a replica set would tell the driver
+ * to reach its members by their own addresses, around the proxy); credentials and other
+ * options kept.
+ */
+function proxied(uri: string, port: number, collection: string): string {
+  const url = new URL(uri);
+  url.host = `127.0.0.1:${port}`;
+  url.searchParams.delete("replicaSet");
+  url.searchParams.set("directConnection", "true");
+  url.searchParams.set("collection", collection);
+  url.searchParams.set("timeout", "1s");
+  return url.toString();
+}
+
+/**
+ * A harness on any server the driver can reach at `uri` (a URL without our options); it can
+ * break connections to the server listening on `port` of 127.0.0.1.
+ */
 async function harness(
   uri: string,
   database: string,
   collection: string,
   stop: () => Promise<void>,
-  port?: number,
+  port: number | undefined,
 ): Promise<StoreHarness> {
   const raw = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
   await raw.connect();
@@ -36,17 +63,14 @@ async function harness(
     plantWrongType: () => plant(new Double(5)), // equal to Long 5 in a query: the type must decide
     plantNegative: () => plant(Long.fromNumber(-5)),
     raw: () => coll.find({}, { promoteValues: false }).toArray(),
-    // Through a proxy, connected directly (a replica set would tell the driver to reach its
-    // members by their own addresses, around the proxy).
     breakable:
       port === undefined
         ? undefined
-        : () =>
-            throughProxy(
-              port,
-              (proxied) =>
-                `mongodb://127.0.0.1:${proxied}/${database}?directConnection=true&collection=${collection}&timeout=1s`,
-            ),
+        : () => throughProxy(port, (through) => proxied(uri, through, collection)),
+    unbreakable:
+      port === undefined
+        ? "MONGODB_URI names no single server on 127.0.0.1 or localhost, which the proxy that breaks connections needs"
+        : undefined,
     close: async () => {
       await raw.close();
       await stop();
@@ -144,7 +168,7 @@ if (realUri) {
   };
   conformance("mongodb (real server at MONGODB_URI)", async () => {
     const collection = `clock_conf_${process.pid}`;
-    return harness(realUri, database, collection, dropping([collection]));
+    return harness(realUri, database, collection, dropping([collection]), localPort(realUri));
   });
   leaseConformance("mongodb (real server at MONGODB_URI)", async () => {
     const collection = `lease_conf_${process.pid}`;

@@ -36,10 +36,14 @@ test("kill -9 and SIGSTOP/SIGCONT of workers: no decrease, no catch-up jump, ano
     const first = await eventually(active, "a first active worker");
     await pause(1500);
 
+    // Marks in each log: what follows is waited for among the lines logged after them.
+    const beforeKill = daemons.map((d) => d.mark());
     first.kill("SIGKILL");
     first.role = "killed";
     const second = await eventually(active, "a takeover after SIGKILL");
-    await second.waitFor((l) => l.event === "takeover");
+    await second.waitFor((l) => l.event === "takeover", {
+      since: beforeKill[daemons.indexOf(second)],
+    });
     await pause(1000);
 
     // Freeze the new active one: the third must take over; when the frozen one resumes,
@@ -56,11 +60,16 @@ test("kill -9 and SIGSTOP/SIGCONT of workers: no decrease, no catch-up jump, ano
       t.diagnostic("the frozen worker holds the SQLite write lock; takeover waits for SIGCONT");
     else await eventually(active, "a takeover after SIGSTOP");
     await pause(1000);
+    // Its log holds a "standby" line from its start: only one after the resume says it
+    // stepped down.
+    const beforeResume = second.mark();
     second.kill("SIGCONT");
     const third = frozenMidWrite
       ? await eventually(() => active() !== second && active(), "a takeover after SIGCONT")
       : active();
-    await second.waitFor((l) => l.event === "role" && l.role === "standby");
+    await second.waitFor((l) => l.event === "role" && l.role === "standby", {
+      since: beforeResume,
+    });
     second.role = "standby";
     await pause(1000);
 

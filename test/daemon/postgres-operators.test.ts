@@ -88,13 +88,16 @@ describe("run on PostgreSQL, with an operator at the database", { timeout: 180_0
     const user = server.user;
     try {
       await daemon.waitFor((l) => l.event === "role" && l.role === "active");
+      const mark = daemon.mark();
       await admin.query(`ALTER ROLE ${user} PASSWORD 'another password'`);
       // Its connections are authenticated already: close them, so that it must log in again.
       await admin.query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
         [new URL(raw.url).pathname.slice(1)],
       );
-      const line = await daemon.waitFor((l) => l.level === 50 && /28P01/.test(String(l.error)));
+      const line = await daemon.waitFor((l) => l.level === 50 && /28P01/.test(String(l.error)), {
+        since: mark,
+      });
       assert.match(String(line.error), /password authentication failed/);
       const health = await daemon.get("/healthz");
       assert.equal(health.status, 503, health.text);

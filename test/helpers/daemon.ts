@@ -54,16 +54,32 @@ export class Daemon {
     return this.child.pid as number;
   }
 
-  /** Waits until a log line matches, or fails after `timeoutMs` (generous: a liveness bound, not a timing check). */
-  async waitFor(match: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+  /** A mark in the log, for `waitFor(match, { since })`: the lines logged after now. */
+  mark(): number {
+    return this.lines.length;
+  }
+
+  /**
+   * Waits until a log line matches, or fails after `timeoutMs` (generous: a liveness bound,
+   * not a timing check). Any line logged so far counts, unless `since` (from `mark()`) says
+   * to look only at lines logged after that mark: for a new event, never an old line.
+   */
+  async waitFor(
+    match: (line: LogLine) => boolean,
+    options: number | { since?: number; timeoutMs?: number } = {},
+  ): Promise<LogLine> {
+    const { since = 0, timeoutMs = 20_000 } =
+      typeof options === "number" ? { timeoutMs: options } : options;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.lines.find(match);
+      const found = this.lines.slice(since).find(match);
       if (found) return found;
       if (this.child.exitCode !== null)
         throw new Error(`daemon ${this.pid} exited: ${this.stderr}`);
-      if (Date.now() > deadline)
-        throw new Error(`daemon ${this.pid}: no matching log line in ${timeoutMs} ms`);
+      if (Date.now() > deadline) {
+        const after = since > 0 ? ` after line ${since}` : "";
+        throw new Error(`daemon ${this.pid}: no matching log line${after} in ${timeoutMs} ms`);
+      }
       await new Promise((r) => setTimeout(r, 10));
     }
   }

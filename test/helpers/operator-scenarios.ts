@@ -64,7 +64,7 @@ export async function storedTimeGoesBack(t: TestContext, raw: RawStore): Promise
     );
     const lowered = BigInt((row as Record<string, string>).time as string);
     for (const [i, d] of daemons.entries()) {
-      const line = await d.waitFor((l) => l.event === "regression");
+      const line = await d.waitFor((l) => l.event === "regression", { since: marks[i] });
       assert.equal(line.level, 50, "logged at error level");
       const from = BigInt(String(line.from));
       assert.equal(BigInt(String(line.to)), lowered, "the lower time, as stored");
@@ -121,7 +121,7 @@ export async function recordDeleted(t: TestContext, raw: RawStore): Promise<void
     empty.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
     try {
       for (const [i, d] of daemons.entries()) {
-        const line = await d.waitFor((l) => l.event === "record-missing");
+        const line = await d.waitFor((l) => l.event === "record-missing", { since: marks[i] });
         assert.equal(line.level, 50);
         assert.equal(line.errorName, "ClockRecordMissingError");
         assert.match(String(line.msg), /clock record is (missing|gone)/);

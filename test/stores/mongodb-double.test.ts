@@ -17,6 +17,7 @@ import {
   type UpdateFilter,
   UUID,
 } from "mongodb";
+import { eventually } from "../helpers/daemon.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
 type Doc = {
@@ -209,19 +210,39 @@ describe("mongodb test double", () => {
     assert.deepEqual((await coll.findOne({ _id: "g" }, RAW))?.time, Long.fromNumber(3));
   });
 
-  test("every connection cut with a read in flight: the driver's monitor notices and recovers", async () => {
+  // The find is held until released, and this client has no socket timeout of its own: only
+  // the cut can free the read (the test's timeout is a liveness bound).
+  test("every connection cut with a read in flight: the driver's monitor notices and recovers", {
+    timeout: 30_000,
+  }, async () => {
     // The double streams hellos with a topologyVersion as mongod 4.4+ does; without it the
     // driver's polling monitor can be left waiting forever on its half-closed connection.
-    await coll.insertOne({ _id: "g", time: Long.fromNumber(1) });
-    await new Promise((r) => setTimeout(r, 600)); // past the driver's minimum heartbeat pause
-    double.inject({ command: "find", action: { kind: "delay", ms: 1000 } });
-    const inFlight = coll.findOne({ _id: "g" });
-    await new Promise((r) => setTimeout(r, 50));
-    const finds = double.commands("find").length;
-    double.dropConnections();
-    // The driver retries the read once, which needs a server selected again, at once.
-    assert.deepEqual((await inFlight)?.time, 1);
-    assert.equal(double.commands("find").length, finds + 1, "retried once");
+    const own = new MongoClient(double.uri(), { serverSelectionTimeoutMS: 2000 });
+    const reads = own.db("t").collection<Doc>("c");
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      await reads.insertOne({ _id: "g", time: Long.fromNumber(1) });
+      await new Promise((r) => setTimeout(r, 600)); // past the driver's minimum heartbeat pause
+      double.inject({ command: "find", action: { kind: "hold", until: held } });
+      const before = double.commands("find").length;
+      const inFlight = reads.findOne({ _id: "g" });
+      // In flight: the double has the find, and answers it only once released.
+      await eventually(
+        () => double.commands("find").length > before,
+        "the find to reach the double",
+      );
+      const finds = double.commands("find").length;
+      double.dropConnections();
+      // The driver retries the read once, which needs a server selected again, at once.
+      assert.deepEqual((await inFlight)?.time, 1);
+      assert.equal(double.commands("find").length, finds + 1, "retried once");
+    } finally {
+      release(); // its connection is gone: the held find is never answered
+      await own.close();
+    }
   });
 
   test("change streams are refused on a standalone, as by mongod", async () => {

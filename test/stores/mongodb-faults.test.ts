@@ -15,6 +15,7 @@ import {
   StoreError,
   Updater,
 } from "../../src/index.js";
+import { eventually } from "../helpers/daemon.js";
 import type { FaultAction } from "../mongo-double/server.js";
 import { MongoDouble } from "../mongo-double/server.js";
 
@@ -117,16 +118,38 @@ describe("mongodb store under faults (standalone: the driver retries no write)",
     assert.equal(await reader.now(), time);
   });
 
-  test("an advance aborted in flight invalidates the updater; the write may still land", async () => {
+  // The update is held until released: a liveness bound, should the abort not end the advance.
+  test("an advance aborted in flight invalidates the updater; the write may still land", {
+    timeout: 30_000,
+  }, async () => {
     const updater = await Updater.create(store);
     const base = updater.time;
-    double.inject({ command: "update", action: { kind: "delay", ms: 300 } });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    double.inject({ command: "update", action: { kind: "hold", until: held } });
+    const sent = double.commands("update").length;
     const ac = new AbortController();
     const advancing = updater.advance("1ms", ac.signal);
-    setTimeout(() => ac.abort(new Error("caller gave up")), 50);
-    await assert.rejects(advancing, InvalidUpdaterError);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(await t.stored(), base + 1_000_000n, "the server applied it anyway");
+    // In flight: the server has the update, and runs it only once the test releases it.
+    await eventually(
+      () => double.commands("update").length > sent,
+      "the update to reach the server",
+    );
+    const reason = new Error("caller gave up");
+    ac.abort(reason);
+    // Failed by the abort, not by the store's timeout (1 s) while the update is held.
+    await assert.rejects(advancing, (err: unknown) => {
+      assert.ok(err instanceof InvalidUpdaterError, String(err));
+      assert.equal(err.cause, reason);
+      return true;
+    });
+    release();
+    await eventually(
+      async () => (await t.stored()) === base + 1_000_000n,
+      "the server to apply it anyway",
+    );
     await updater.close();
   });
 });
