@@ -8,6 +8,8 @@ export default {
   testRunner: "tap",
   tap: {
     testFiles: [
+      "test/leases/records.test.ts",
+      "test/leases/info.test.ts",
       "test/leases/lease.test.ts",
       "test/leases/hold.test.ts",
       "test/leases/election.test.ts",
