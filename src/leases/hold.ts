@@ -83,9 +83,10 @@ export function holdSchedule(
       `${names.grace} ${f(grace)} is not shorter than the ${f(usable)} a claim of ${f(duration)} can count on (${names.duration} less the cluster's maxStep, ${f(maxStep)}, and clock drift): the holder would stop before it started`,
     );
   }
+  // A third of what is left before the stop (less than a third of the duration).
   const renewEvery =
     options.renewEvery === undefined
-      ? earliest(duration / 3n, (usable - grace) / 3n)
+      ? (usable - grace) / 3n
       : toNanoseconds(options.renewEvery, names.renewEvery);
   if (renewEvery <= 0n)
     throw new ConfigError(names.renewEvery, `${names.renewEvery} must be greater than 0`);
@@ -218,10 +219,7 @@ export async function keep(
     }
   }
   if (signal?.aborted) return undefined;
-  const reason = lease.signal.reason;
-  return reason instanceof LeaseLostError
-    ? reason
-    : new LeaseLostError(lease.name, "its deadline passed before it was renewed");
+  return lease.signal.reason as LeaseLostError; // a Lease's signal fires with one
 }
 
 /** The holder a LeaseHeldError names, as a LeaseInfo. */

@@ -108,12 +108,9 @@ export class Lease {
   async extend(duration: DurationInput, signal?: AbortSignal): Promise<this> {
     // `held` reads the clock, not only the timer: a process paused past its deadline may
     // run this before the timer's callback has had its turn.
-    if (!this.held) {
-      this.#stop(this.#expired());
-      throw this.#gone();
-    }
+    this.#checkHeld();
     const grant = await this.#owner.renew(this.#grant, duration, signal);
-    if (!this.held) throw this.#gone(); // the deadline passed while the write was in flight
+    this.#checkHeld(); // the deadline passed while the write was in flight
     this.#grant = grant;
     const deadline = deadlineOf(grant);
     if (deadline > this.#deadline) {
@@ -136,11 +133,11 @@ export class Lease {
     });
   }
 
-  #gone(): LeaseLostError {
-    const reason = this.#controller.signal.reason;
-    return reason instanceof LeaseLostError
-      ? reason
-      : new LeaseLostError(this.name, "its deadline passed before it was extended");
+  /** Throws why the lease is gone, if it is: released, lost, or past its deadline by the clock. */
+  #checkHeld(): void {
+    if (this.held) return;
+    this.#stop(this.#expired()); // the deadline passed before its timer had its turn
+    throw this.#controller.signal.reason as LeaseLostError;
   }
 
   /**

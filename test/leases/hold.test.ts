@@ -2,8 +2,15 @@
 // the schedule it validates, the renewals it makes, and where it stops.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ConfigError, LeaseLostError, Leases, MemoryStore, StoreError } from "../../src/index.js";
-import { holdSchedule, keep, usableTime } from "../../src/leases/hold.js";
+import {
+  ConfigError,
+  LeaseHeldError,
+  LeaseLostError,
+  Leases,
+  MemoryStore,
+  StoreError,
+} from "../../src/index.js";
+import { acquire, holdSchedule, keep, usableTime } from "../../src/leases/hold.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
 
 const S = 1_000_000_000n;
@@ -141,6 +148,175 @@ describe("keep: renewals on a fake clock", () => {
     assert.ok(lost instanceof LeaseLostError);
     assert.match(lost.message, /released/);
     await settle();
+    await store.close();
+  });
+});
+
+describe("holdSchedule: its edges", () => {
+  const M = 1_500n * MS;
+  const refused = (field: string, re: RegExp) => (e: unknown) => {
+    assert.ok(e instanceof ConfigError && e.field === field, String(e));
+    assert.match(e.message, re);
+    return true;
+  };
+  test("the API's own names in messages, and every duration checked", () => {
+    assert.throws(
+      () => holdSchedule({ duration: "1s" }, M),
+      refused("duration", /^a lease of 1s is too short/),
+    );
+    assert.throws(
+      () => holdSchedule({ duration: "10s", grace: "9s" }, M),
+      refused(
+        "grace",
+        /^grace 9s is not shorter than the 8\.49\d*s a claim of 10s can count on \(duration less/,
+      ),
+    );
+    assert.throws(
+      () => holdSchedule({ duration: "10s", renewEvery: "0s" }, M),
+      refused("renewEvery", /^renewEvery must be greater than 0$/),
+    );
+    assert.throws(
+      () => holdSchedule({ duration: "10s", retryDelay: "0s" }, M),
+      refused("retryDelay", /^retryDelay must be greater than 0$/),
+    );
+    assert.throws(
+      () => holdSchedule({ duration: "10s", grace: "-1s" }, M),
+      refused("grace", /negative/),
+    );
+  });
+
+  test("a grace as long as what a claim can count on is refused; one nanosecond less is not", () => {
+    const usable = usableTime(10n * S, M);
+    assert.throws(
+      () => holdSchedule({ duration: "10s", grace: usable }, M),
+      refused("grace", /not shorter/),
+    );
+    assert.throws(
+      () => holdSchedule({ duration: "10s", grace: usable - 1n }, M),
+      refused("renewEvery", /must be greater than 0/),
+      "then no renewal fits at all",
+    );
+  });
+
+  test("two renewals must fit before the stop: exactly two is enough; the message says how much would", () => {
+    const usable = usableTime(10n * S, M);
+    const grace = 2n * S;
+    const half = (usable - grace) / 2n;
+    assert.equal(holdSchedule({ duration: "10s", grace, renewEvery: half }, M).renewEvery, half);
+    assert.throws(
+      () =>
+        holdSchedule({ duration: "10s", grace, renewEvery: half + 1n }, M, undefined, {
+          duration: "--ttl",
+          renewEvery: "--renew-every",
+          retryDelay: "--retry",
+          grace: "--grace",
+        }),
+      refused(
+        "--renew-every",
+        /can count on 8\.49\d*s \(less maxStep 1\.5s and clock drift\), and --grace 2s before that the holder stops; use --renew-every 3\.24\d*s or less, or a longer --ttl$/,
+      ),
+    );
+    assert.throws(
+      () => holdSchedule({ duration: "10s", renewEvery: "5s" }, M),
+      (e: unknown) => e instanceof ConfigError && !/before that the holder stops/.test(e.message),
+      "no grace: nothing said of it",
+    );
+  });
+
+  test("defaults: renewals every third of what is left before the stop; retries 100 ms apart, or a quarter of renewEvery if that is less", () => {
+    const s = holdSchedule({ duration: "10s" }, M, () => 2n * S);
+    assert.equal(s.grace, 2n * S);
+    assert.equal(s.renewEvery, (s.usable - 2n * S) / 3n);
+    assert.equal(s.retryDelay, 100n * MS);
+    const quick = holdSchedule({ duration: "1s" }, 100n * MS);
+    assert.equal(quick.retryDelay, quick.renewEvery / 4n);
+    assert.ok(quick.retryDelay < 100n * MS);
+    assert.equal(holdSchedule({ duration: "10s", retryDelay: "7ms" }, M).retryDelay, 7n * MS);
+  });
+});
+
+describe("acquire: what it retries", () => {
+  const held = () => {
+    const { clock, store, leases } = holder();
+    return { clock, store, leases };
+  };
+  test("waiting: a retryable store error is tried again; not waiting, it is thrown", async () => {
+    const { clock, store, leases } = held();
+    const seam = store.leases;
+    const read = seam.readLease.bind(seam);
+    let failures = 2;
+    seam.readLease = (...args) =>
+      failures-- > 0
+        ? Promise.reject(new StoreError("memory", "readLease", "injected"))
+        : read(...args);
+    const waiting = acquire(leases, "job", "a", 9n * S, {
+      wait: true,
+      retryDelay: 10n * MS,
+      maxRetryDelay: S,
+    });
+    await clock.run(100, 5);
+    assert.equal((await waiting).holder, "a");
+    failures = 1;
+    await assert.rejects(
+      acquire(leases, "other", "a", 9n * S, {
+        wait: false,
+        retryDelay: 10n * MS,
+        maxRetryDelay: S,
+      }),
+      StoreError,
+    );
+    await store.close();
+  });
+
+  test("an error no retry mends is thrown at once, waiting or not", async () => {
+    const { store, leases } = held();
+    const seam = store.leases;
+    seam.readLease = () =>
+      Promise.reject(new StoreError("memory", "readLease", "wrong password", { retryable: false }));
+    await assert.rejects(
+      acquire(leases, "job", "a", 9n * S, { wait: true, retryDelay: 10n * MS, maxRetryDelay: S }),
+      /wrong password/,
+    );
+    await store.close();
+  });
+
+  test("a held lease: LeaseHeldError at once, or a wait that sees the holder and claims when it is free", async () => {
+    const { clock, store, leases } = held();
+    const first = await leases.claim("job", "a", "9s");
+    await assert.rejects(
+      acquire(leases, "job", "b", 9n * S, { wait: false, retryDelay: 10n * MS, maxRetryDelay: S }),
+      LeaseHeldError,
+    );
+    const seen: string[] = [];
+    const waiting = acquire(leases, "job", "b", 9n * S, {
+      wait: true,
+      retryDelay: 10n * MS,
+      maxRetryDelay: S,
+      onWaiting: (info) => seen.push(`${info?.holder}#${info?.token}`),
+    });
+    await clock.run(50, 5);
+    await first.release();
+    await clock.run(50, 5);
+    const won = await waiting;
+    assert.equal(won.holder, "b");
+    assert.ok(seen.includes(`a#${first.token}`), seen.join());
+    await store.close();
+  });
+
+  test("aborted while it pauses after an error: it rejects with the signal's reason", async () => {
+    const { clock, store, leases } = held();
+    store.leases.readLease = () =>
+      Promise.reject(new StoreError("memory", "readLease", "injected"));
+    const stop = new AbortController();
+    const waiting = acquire(leases, "job", "a", 9n * S, {
+      wait: true,
+      signal: stop.signal,
+      retryDelay: S,
+      maxRetryDelay: S,
+    });
+    await clock.run(10, 5);
+    stop.abort(new Error("stopped"));
+    await assert.rejects(waiting, /stopped/);
     await store.close();
   });
 });

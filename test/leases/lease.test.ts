@@ -81,3 +81,75 @@ test("release: the signal fires at once with the reason, the timer is gone, the 
   await leases.close();
   await store.close();
 });
+
+test("held until the deadline exactly: remaining() counts down to 0, then below", async () => {
+  const { clock, store, leases } = setup();
+  const lease = await leases.claim("job", "a", "9s");
+  await clock.advance(LEFT - 5n);
+  assert.equal(lease.remaining(), 5n);
+  assert.ok(lease.held);
+  await clock.advance(5n);
+  assert.equal(lease.remaining(), 0n);
+  assert.equal(lease.held, false, "not held at the deadline itself");
+  await clock.advance(7n);
+  assert.equal(lease.remaining(), -7n);
+  await leases.close();
+  await store.close();
+});
+
+test("an extend whose write outlives the deadline fails, and the lease stays lost", async () => {
+  const { clock, store, leases } = setup();
+  const lease = await leases.claim("job", "a", "9s");
+  const seam = store.leases;
+  const write = seam.writeLease.bind(seam);
+  let release: () => void = () => {};
+  seam.writeLease = async (...args) => {
+    await new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    return write(...args);
+  };
+  const extending = lease.extend("9s");
+  await clock.advance(LEFT); // the deadline passes while the write is in flight
+  release();
+  await assert.rejects(extending, (e: unknown) => {
+    assert.ok(e instanceof LeaseLostError);
+    assert.match(e.message, /its deadline passed before it was extended/);
+    return true;
+  });
+  assert.ok(lease.signal.aborted && !lease.held);
+  assert.equal(lease.deadline, LEFT, "the deadline the holder was told is kept");
+  await leases.close();
+  await store.close();
+});
+
+test("an extend that would give an earlier deadline keeps the later one", async () => {
+  const { clock, store, leases } = setup();
+  const lease = await leases.claim("job", "a", "60s");
+  const first = lease.deadline;
+  await clock.advance(S);
+  // An operator raises maxStep: the extend's own deadline, from its later read, is earlier.
+  assert.ok(await leases.setMaxStep(S, 5n * S));
+  await lease.extend("15s"); // the expiry stays (never shortened)
+  assert.equal(lease.expiry, 60n * S);
+  assert.equal(lease.maxStep, 5n * S);
+  assert.equal(lease.deadline, first, "the later of the two deadlines, both valid");
+  await leases.close();
+  await store.close();
+});
+
+test("`await using`: released at the end of the block; a lease already lost is left as it is", async () => {
+  const { clock, store, leases } = setup();
+  {
+    await using lease = await leases.claim("job", "a", "9s");
+    assert.ok(lease.held);
+  }
+  assert.equal((await leases.get("job"))?.holder, "", "released");
+  {
+    await using lost = await leases.claim("job", "b", "9s");
+    await leases.revoke("job", "b", lost.token); // released behind its back: no error at the end
+    await clock.advance(1n);
+  }
+  await leases.close();
+  await store.close();
+});
