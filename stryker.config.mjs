@@ -18,6 +18,7 @@ export default {
       "test/conformance/sqlite.test.ts",
       "test/conformance/postgres.test.ts",
       "test/stores/sqlite-leases.test.ts",
+      "test/core/record.test.ts",
       "test/core/updater.test.ts",
       "test/core/reader.test.ts",
       "test/core/updaters.property.test.ts",
