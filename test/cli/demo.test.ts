@@ -26,6 +26,11 @@ interface Demo {
   stderr: string;
   /** The workers' pids, as the demo announced them. */
   pids: () => number[];
+  /**
+   * Each worker's command line and environment, read the moment its pid was announced: the
+   * story kills the active worker a few intervals later, and a dead one's are gone.
+   */
+  seen: Map<number, { cmdline: string[]; environ: string[] }>;
   exited: Promise<number | null>;
 }
 
@@ -38,10 +43,20 @@ function demo(args: string[], env: NodeJS.ProcessEnv = {}): Demo {
     stdout: "",
     stderr: "",
     pids: () => [...d.stdout.matchAll(/started worker \w \(pid (\d+)\)/g)].map((m) => Number(m[1])),
+    seen: new Map(),
     exited: new Promise((resolve) => child.once("close", resolve)),
   };
   child.stdout?.setEncoding("utf8").on("data", (s: string) => {
     d.stdout += s;
+    for (const pid of d.pids()) {
+      if (d.seen.has(pid)) continue;
+      try {
+        const read = (f: string) => readFileSync(`/proc/${pid}/${f}`, "utf8").split("\0");
+        d.seen.set(pid, { cmdline: read("cmdline"), environ: read("environ") });
+      } catch {
+        // Gone already: the test finds it missing from `seen`.
+      }
+    }
   });
   child.stderr?.setEncoding("utf8").on("data", (s: string) => {
     d.stderr += s;
@@ -82,12 +97,12 @@ test("to the end: a failover told and checked, workers stopped, the URL only in 
   const d = demo(["--store", url]);
   const pids = await eventually(() => d.pids().length === 3 && d.pids(), "three workers");
   for (const pid of pids) {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    const seen = d.seen.get(pid);
+    assert.ok(seen, `worker ${pid} was gone before its command line could be read`);
+    const { cmdline, environ } = seen;
     assert.ok(cmdline.includes("run"), cmdline.join(" "));
     assert.ok(!cmdline.some((a) => a.includes("end.db") || a === "--store"), cmdline.join(" "));
-    assert.ok(
-      readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`GLOBALCLOCK_STORE=${url}`),
-    );
+    assert.ok(environ.includes(`GLOBALCLOCK_STORE=${url}`));
   }
   assert.equal(await d.exited, 0, d.stderr);
   assert.match(d.stdout, /took over/);
