@@ -10,7 +10,7 @@ import type { Reader } from "../reader.js";
 import { sleep } from "../sleep.js";
 import { describeDefault, type WorkerSettings, workerSettings } from "../worker-settings.js";
 import { alive, DemoStopped, type DemoWorker, launch, stopAll, waitFor } from "./demo-workers.js";
-import { type Io, storeUrl } from "./io.js";
+import type { Io } from "./io.js";
 import { stopOnSignals } from "./signals.js";
 
 const NAMES = ["A", "B", "C"] as const;
@@ -25,14 +25,17 @@ export function registerDemo(program: Command, io: Io): void {
   program
     .command("demo")
     .description(
-      "three workers on one store, kill the active one, watch another take over (about 15 s)",
+      "three workers on a store of its own (or --store's), kill the active one, watch another take over (about 15 s)",
     )
     .option("--interval <duration>", "worker interval", describeDefault("interval"))
     .action(async (opts: { interval: string }, cmd: Command) => {
       const settings = workerSettings({ interval: opts.interval });
       using stop = stopOnSignals(io.closed);
       const dir = mkdtempSync(join(tmpdir(), "globalclock-demo-"));
-      const url = storeUrl(cmd, io) ?? `sqlite:${join(dir, "demo.db")}`;
+      // Its own store unless --store names one: a GLOBALCLOCK_STORE in the environment is
+      // usually a live cluster, and the demo kills workers.
+      const url =
+        cmd.optsWithGlobals<{ store?: string }>().store ?? `sqlite:${join(dir, "demo.db")}`;
       const t0 = process.hrtime.bigint();
       const say = (text: string) =>
         io.out(`[${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1).padStart(5)}s] ${text}`);

@@ -110,6 +110,23 @@ test("to the end: a failover told and checked, workers stopped, the URL only in 
   assert.deepEqual(pids.filter(running), []);
 });
 
+test("GLOBALCLOCK_STORE in the environment is not the demo's store: only --store on its command line is", {
+  timeout: 120_000,
+}, async () => {
+  // Most often a live cluster, whose workers the demo would kill; here one that refuses.
+  const d = demo([], { GLOBALCLOCK_STORE: "postgres://clock:pw@127.0.0.1:1/db?timeout=500ms" });
+  const pids = await eventually(() => d.pids().length === 3 && d.pids(), "three workers");
+  for (const pid of pids) {
+    const seen = d.seen.get(pid);
+    assert.ok(seen, `worker ${pid} was gone before its environment could be read`);
+    const store = seen.environ.find((e) => e.startsWith("GLOBALCLOCK_STORE="));
+    assert.match(store ?? "", /^GLOBALCLOCK_STORE=sqlite:.*demo\.db$/);
+  }
+  assert.equal(await d.exited, 0, d.stderr);
+  assert.match(d.stdout, /share one clock on a SQLite file/);
+  assert.match(d.stdout, /took over/);
+});
+
 test("an error (no worker ever becomes active): workers killed, the password never shown", {
   timeout: 120_000,
 }, async () => {
