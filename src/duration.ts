@@ -57,6 +57,9 @@ function parseDuration(input: string, field: string): bigint {
   const text = input.trim();
   if (text === "0") return 0n;
   if (text.startsWith("-")) throw invalid(field, input, "negative");
+  if (/^(\d+(\.\d*)?|\.\d+)e[+-]?\d/i.test(text)) {
+    throw invalid(field, input, 'exponents are not read; write the unit, e.g. "100ns" or "1.5s"');
+  }
   const single = singleGroup(text, field, input);
   if (single !== undefined) return single;
   const group = /(\d+(?:\.\d+)?|\.\d+)?\s*([^\d\s.]*)\s*/y;
@@ -123,12 +126,16 @@ function invalid(field: string, input: unknown, why: string): InvalidDurationErr
 export const MAX_TIMER_MS = 2_147_483_647;
 export const MAX_TIMER_NS = BigInt(MAX_TIMER_MS) * 1_000_000n;
 
-/** Refuses a duration too long for a timer (InvalidDurationError naming the field). */
-export function checkTimer(field: string, ns: bigint): bigint {
+/**
+ * Refuses a duration too long for a timer (InvalidDurationError naming the field), shown as
+ * the caller wrote it when `input` is given ("25d", not its canonical "600h").
+ */
+export function checkTimer(field: string, ns: bigint, input?: string): bigint {
   if (ns > MAX_TIMER_NS) {
+    const shown = input === undefined ? formatDuration(ns) : quote(input);
     throw new InvalidDurationError(
       field,
-      `${field} ${formatDuration(ns)} is longer than Node's timers allow (about 24.8 days)`,
+      `${field} ${shown} is longer than Node's timers allow (about 24.8 days)`,
     );
   }
   return ns;

@@ -212,6 +212,18 @@ export function registerLease(program: Command, io: Io): void {
       .requiredOption("--entity <id>", "who pins it")
       .action(async (name: string, opts: { entity: string }, cmd: Command) => {
         await using leases = await open(cmd);
+        if (verb === "unpin") {
+          // The library's unpin is idempotent; on the command line a mistyped entity would
+          // leave the pin in place without a word.
+          const pins = (await leases.get(name))?.pins ?? [];
+          if (!pins.includes(opts.entity)) {
+            const others = pins.length === 0 ? "no pins" : `pinned by ${pins.join(", ")}`;
+            io.err(
+              `globalclock: lease ${name} is not pinned by ${opts.entity} (${others}); nothing changed`,
+            );
+            throw new ExitWith(EXIT.lease);
+          }
+        }
         await leases[verb](name, opts.entity);
         io.out(`lease ${name} ${verb}ned by ${opts.entity}`);
       });

@@ -51,7 +51,7 @@ Exit codes:
      no advance seen by status
   2  usage: a bad option, duration, address or store URL
   3  out of sync: another updater advanced the clock first
-  4  lease held by another, or lost (lease, lock)`;
+  4  lease held by another, or lost (lease, lock); not pinned by that entity (unpin)`;
 
 /** The package's version, from its package.json. */
 function version(): string {

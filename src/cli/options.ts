@@ -9,5 +9,5 @@ export function durationFlag(flag: string, text: string, { timer = true } = {}):
   const ns = toNanoseconds(text, flag);
   if (ns <= 0n)
     throw new InvalidDurationError(flag, `invalid ${flag} ${quote(text)}: must be greater than 0`);
-  return timer ? checkTimer(flag, ns) : ns;
+  return timer ? checkTimer(flag, ns, text) : ns;
 }

@@ -78,6 +78,34 @@ describe("globalclock lease", { timeout: 120_000 }, () => {
     assert.ok(BigInt(next.token) > BigInt(claim.token), "a new holder, a greater token");
   });
 
+  test("pin and unpin say what they did; unpin by an entity that holds no pin is exit 4 and changes nothing", async () => {
+    code(await cli(["lease", "claim", "p", "--holder", "a", "--for", "10s"]), 0);
+    assert.equal(
+      code(await cli(["lease", "pin", "p", "--entity", "e"]), 0).stdout,
+      "lease p pinned by e\n",
+    );
+    const typo = code(await cli(["lease", "unpin", "p", "--entity", "nobody"]), 4);
+    assert.equal(
+      typo.stderr,
+      "globalclock: lease p is not pinned by nobody (pinned by e); nothing changed\n",
+    );
+    assert.deepEqual(JSON.parse(code(await cli(["lease", "get", "p", "--json"]), 0).stdout).pins, [
+      "e",
+    ]);
+    assert.equal(
+      code(await cli(["lease", "unpin", "p", "--entity", "e"]), 0).stdout,
+      "lease p unpinned by e\n",
+    );
+    assert.match(
+      code(await cli(["lease", "unpin", "p", "--entity", "e"]), 4).stderr,
+      /is not pinned by e \(no pins\); nothing changed/,
+    );
+    assert.match(
+      code(await cli(["lease", "unpin", "never", "--entity", "e"]), 4).stderr,
+      /lease never is not pinned by e \(no pins\)/,
+    );
+  });
+
   test("bad input is a usage error (2)", async () => {
     code(await cli(["lease", "claim", "job", "--holder", "a", "--for", "1s"]), 2); // < 3 × maxStep
     code(await cli(["lease", "extend", "job", "--holder", "a", "--token", "x1", "--for", "9s"]), 2);

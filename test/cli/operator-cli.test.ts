@@ -75,7 +75,7 @@ describe("input bounds", () => {
     failed(
       await cli(["--store", "memory:", "status", "--window", "25d"]),
       2,
-      /--window 600h is longer than Node's timers allow/,
+      /--window "25d" is longer than Node's timers allow/,
     );
   });
 
