@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ConfigError, quote, safeUrl } from "./errors.js";
 import { Reader } from "./reader.js";
 import type { ClockStore, OpenOptions, StoreModule } from "./store.js";
@@ -71,6 +74,9 @@ export async function openStore(
   }
 }
 
+/** This package's own directory (above `dist/` or `src/`). */
+const PACKAGE_ROOT = fileURLToPath(new URL("..", import.meta.url));
+
 /** A ConfigError naming the package to install, when `err` says the store's driver is missing. */
 function missingDriver(err: unknown, entry: StoreEntry): ConfigError | undefined {
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
@@ -80,8 +86,20 @@ function missingDriver(err: unknown, entry: StoreEntry): ConfigError | undefined
   const scheme = entry.schemes[0];
   return new ConfigError(
     "store",
-    `the ${scheme} store needs the npm package "${entry.driver}", which is not installed: npm install ${entry.driver}`,
+    `the ${scheme} store needs the npm package "${entry.driver}", which is not installed: ${installCommand(entry.driver)}`,
   );
+}
+
+/**
+ * How to install `driver` beside this copy of globalclock: `npm install -g` when it sits in
+ * a node_modules that no project owns (a global install: `<prefix>/lib/node_modules`),
+ * else `npm install`.
+ */
+export function installCommand(driver: string, packageRoot = PACKAGE_ROOT): string {
+  const modules = dirname(packageRoot);
+  const global =
+    basename(modules) === "node_modules" && !existsSync(join(dirname(modules), "package.json"));
+  return `npm install ${global ? "-g " : ""}${driver}`;
 }
 
 /**

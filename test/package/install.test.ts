@@ -98,7 +98,32 @@ describe("the packed package in an empty project", { timeout: 300_000 }, () => {
       assert.ok(!got.message.includes("hunter22"));
     }
     assert.equal(out.memory, "0");
+    assert.ok(!/npm install -g/.test(JSON.stringify(out)), "a project's install is not global");
     assert.equal(out.sqliteLoaded, false);
     assert.equal(out.sqliteLoadedBySubpath, true, "the check above can see a loaded module");
+  });
+
+  test("installed with npm install -g, the CLI's hint for a missing driver says npm install -g", () => {
+    const prefix = join(dir, "global");
+    const [tarball] = readdirSync(dir).filter((f) => f.endsWith(".tgz"));
+    run(
+      "npm",
+      ["install", "-g", "--prefix", prefix, "--ignore-scripts", "--no-audit", "--no-fund"].concat([
+        "--prefer-offline",
+        join(dir, tarball as string),
+      ]),
+      dir,
+    );
+    const cli = spawnSync(
+      join(prefix, "bin/globalclock"),
+      ["--store", "postgres://u:hunter22@127.0.0.1:1/db", "now"],
+      { cwd: dir, encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(cli.status, 2, cli.stderr);
+    assert.match(
+      cli.stderr,
+      /needs the npm package "pg", which is not installed: npm install -g pg$/m,
+    );
+    assert.ok(!cli.stderr.includes("hunter22"));
   });
 });
