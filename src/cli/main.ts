@@ -91,6 +91,19 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
 }
 
+/**
+ * Prints the process's warnings (a shared clock database, a deprecation) as one masked line
+ * each, `globalclock: warning: …`, in place of Node's two lines with a hint about
+ * --trace-warnings. For the command's own process only (bin/globalclock.js).
+ */
+export function warnOnOneLine(argv: string[], io: Io = processIo()): void {
+  const safe = maskedIo(io, secretsOf(argv, io.env));
+  process.removeAllListeners("warning");
+  process.on("warning", (w) =>
+    safe.err(`globalclock: warning: ${w.message.trim().replace(/\s*\n\s*/g, " ")}`),
+  );
+}
+
 function report(err: unknown, io: Io): number {
   if (err instanceof CommanderError) {
     // --help and --version end here too, with exit code 0.

@@ -4,7 +4,7 @@
  * masked in every error line, spaces and all.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -39,6 +39,18 @@ describe("--version and --help", () => {
     for (const code of ["0  ok", "1  failure", "2  usage", "3  out of sync"])
       assert.ok(run.stdout.includes(`  ${code}`), code);
     assert.match(run.stdout, /GLOBALCLOCK_STORE/);
+  });
+
+  test("a warning is one line of the command's own, not Node's two (a clock file others may write)", async () => {
+    const path = join(dir, "shared.db");
+    assert.equal((await cli(["--store", `sqlite:${path}`, "advance", "1s"])).code, 0);
+    chmodSync(path, 0o666);
+    const run = await cli(["--store", `sqlite:${path}`, "now"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(
+      run.stderr,
+      `globalclock: warning: the clock database ${path} is writable by its group or by others: whoever can write it can set global time\n`,
+    );
   });
 
   test("status on a clock that started at the epoch reports no meaningless wall-time gap", async () => {

@@ -1,4 +1,5 @@
-import { lstatSync, realpathSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, realpathSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { StoreError } from "../../errors.js";
 
 const KIND = "sqlite";
@@ -9,6 +10,8 @@ const warned = new Set<string>();
  * - a symlink owned by another user is refused (as Linux's protected_symlinks does in
  *   sticky folders): it could point this process's writes at someone else's database;
  * - a reader never creates a file: a missing one is an error, not a clock at the epoch;
+ * - permissions that SQLite would trip on are named with the path, its owner and mode, and
+ *   this process's uid, before it opens anything;
  * - a file owned by another user, or writable by group or others, is opened with a
  *   warning (a clock shared between users needs that, but its owner should know).
  */
@@ -28,6 +31,9 @@ export function checkDatabaseFile(path: string, readOnly: boolean): string {
         { retryable: false },
       );
     }
+    const dir = dirname(path);
+    if (!may(dir, constants.W_OK | constants.X_OK))
+      throw denied(`cannot create ${path}: ${whoCannot(dir, "create files in")}`);
     return path; // a writer creates it
   }
   const me = process.getuid?.();
@@ -45,6 +51,7 @@ export function checkDatabaseFile(path: string, readOnly: boolean): string {
   } catch (err) {
     throw openError(path, err);
   }
+  checkPermissions(target, readOnly);
   const file = statSync(target);
   const problems: string[] = [];
   if (me !== undefined && file.uid !== me)
@@ -58,6 +65,52 @@ export function checkDatabaseFile(path: string, readOnly: boolean): string {
     );
   }
   return target;
+}
+
+/**
+ * The permissions SQLite needs, checked so that a refusal names the path, its owner and mode
+ * and this process's uid, rather than "unable to open database file" or "attempt to write a
+ * readonly database". In WAL mode the `-wal` and `-shm` files sit beside the database: a
+ * writer needs them, and a reader needs `-shm` to exist or to be able to make it.
+ */
+function checkPermissions(file: string, readOnly: boolean): void {
+  if (!may(file, constants.R_OK)) throw denied(`cannot read ${file}: ${whoCannot(file, "read")}`);
+  if (!readOnly && !may(file, constants.W_OK))
+    throw denied(`cannot write ${file}: ${whoCannot(file, "write")}`);
+  const dir = dirname(file);
+  if (may(dir, constants.W_OK | constants.X_OK)) return;
+  const beside = readOnly ? ["-shm"] : ["-wal", "-shm"];
+  const missing = beside.filter((suffix) => !existsSync(file + suffix));
+  if (missing.length === 0) return;
+  throw denied(
+    `cannot ${readOnly ? "read" : "write"} ${file}: SQLite needs ${missing.map((m) => file + m).join(" and ")} beside it (none is there: no worker has it open), and ${whoCannot(dir, "create files in")}; ${readOnly ? "read it while a worker runs, or " : ""}run as a user who may`,
+  );
+}
+
+function may(path: string, mode: number): boolean {
+  try {
+    accessSync(path, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** "uid 65534 may not write it (owner uid 0, mode 0644)". */
+function whoCannot(path: string, verb: string): string {
+  const me = process.getuid?.();
+  let owner = "";
+  try {
+    const st = statSync(path);
+    owner = ` (${path} is owned by uid ${st.uid}, group ${st.gid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")})`;
+  } catch {
+    // unreadable metadata: the message says what it can
+  }
+  return `${me === undefined ? "this process" : `uid ${me}`} may not ${verb} it${owner}`;
+}
+
+function denied(message: string): StoreError {
+  return new StoreError(KIND, "open", message, { retryable: false });
 }
 
 function openError(path: string, err: unknown): StoreError {
