@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { skipOrFail } from "../helpers/env.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -43,6 +44,13 @@ describe("the packed package in an empty project", { timeout: 300_000 }, () => {
     );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("the tarball npm pack leaves in the project is ignored by git", (t) => {
+    const [tarball] = readdirSync(dir).filter((f) => f.endsWith(".tgz"));
+    const git = spawnSync("git", ["check-ignore", "-q", tarball as string], { cwd: ROOT });
+    if (git.error || git.status === 128) return skipOrFail(t, "not a git checkout");
+    assert.equal(git.status, 0, `${tarball} is not in .gitignore`);
+  });
 
   test("ships no source maps and no tests", () => {
     const files = readdirSync(join(dir, "project/node_modules/globalclock/dist"), {
