@@ -222,9 +222,13 @@ export function redact(text: string, secrets: readonly string[] = []): string {
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (secret.length >= 3) out = out.split(secret).join("***");
   }
-  return out
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)\S*@/gi, "$1***@")
-    .replace(/(password=)[^&#\s]*/gi, "$1***");
+  return (
+    out
+      // The placeholder of a usage hint ("use postgres://user:password@host…") is left as it
+      // is; a real password "password" is among `secrets` and was masked above.
+      .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)(?!password@)\S*@/gi, "$1***@")
+      .replace(/(password=)[^&#\s]*/gi, "$1***")
+  );
 }
 
 /**

@@ -35,6 +35,12 @@ describe("redact", () => {
     // a password given as a parameter
     ["postgres://host/db?password=secret&ssl=1", "postgres://host/db?password=***&ssl=1"],
     ["postgres://host/db?user=u&PASSWORD=secret", "postgres://host/db?user=u&PASSWORD=***"],
+    // nothing to hide: a usage hint's placeholder
+    [
+      "use postgres://user:password@host:port/database",
+      "use postgres://user:password@host:port/database",
+    ],
+    ["use etcd://[user:password@]host:port", "use etcd://[user:password@]host:port"],
     // nothing to hide
     ["postgres://user@host/db", "postgres://user@host/db"],
     ["etcd://h1:2379,h2:2379", "etcd://h1:2379,h2:2379"],
@@ -76,6 +82,20 @@ describe("safeUrl: a whole URL, parsed", () => {
   for (const [url, expected] of cases) {
     test(JSON.stringify(url), () => assert.equal(safeUrl(url), expected));
   }
+
+  test("a malformed URL's hint shows its placeholder, never the password given", () => {
+    const url = "postgres://user:hunter22@host:99999/db";
+    const shown = redact(
+      `malformed PostgreSQL URL "${safeUrl(url)}": use postgres://user:password@host:port/database`,
+      urlSecrets(url),
+    );
+    assert.equal(
+      shown,
+      'malformed PostgreSQL URL "postgres://user:***@host:99999/db": use postgres://user:password@host:port/database',
+    );
+    const literal = "postgres://user:password@host:99999/db";
+    assert.ok(!redact(`${literal} failed`, urlSecrets(literal)).includes(":password@"));
+  });
 
   test("the secrets a URL carries mask them anywhere in a message", () => {
     const url = "postgres://u:abc def@h/db?sslpassword=k%20ey";
