@@ -50,7 +50,9 @@ export class DaemonLog {
   }
 
   started(url: string, settings: WorkerSettings, listen: string | undefined): void {
-    const where = listen ? `; serving http://${listen}/metrics, /healthz and /now` : "";
+    const where = listen
+      ? `; serving the live page at http://${listen}/, and /metrics, /healthz and /now`
+      : "";
     this.#log(
       "info",
       {

@@ -7,7 +7,7 @@ import type { ClockStore } from "../store.js";
 import type { UpdaterWorker, WorkerStatus } from "../worker.js";
 import type { LagMeter } from "./lag.js";
 
-/** The HTTP side of `run --listen`: /metrics, /healthz and /now. */
+/** The HTTP side of `run --listen`: /metrics, /healthz, /now and the live page. */
 export interface DaemonService {
   /** HOST:PORT it listens on. */
   readonly address: string;
@@ -25,6 +25,8 @@ export interface DaemonParts {
   health: HealthJudge;
   /** Masks the store's passwords in a message. */
   mask: (text: string) => string;
+  /** The store URL, which the live page shows only through safeUrl. */
+  url?: string;
 }
 
 /** Starts serving; resolves once listening, rejects if it cannot listen. */
@@ -35,6 +37,16 @@ export async function startService(
   // prom-client is loaded only when metrics are served: it is most of an idle daemon's memory.
   const { WorkerMetrics } = await import("../service/metrics.js");
   const { worker, lag, mask } = parts;
+  const { LiveState } = await import("../service/live.js");
+  const { PAGE_HEADERS, PAGE_HTML } = await import("../service/page.js");
+  const live = new LiveState({
+    worker,
+    settings: worker.settings,
+    health: parts.health,
+    store: parts.store,
+    url: parts.url,
+    mask,
+  });
   const health = () => parts.health.judge(worker.snapshot());
   const metrics = new WorkerMetrics(worker, { lag: () => lag.read(), health });
   if (parts.store.leases) {
@@ -43,6 +55,11 @@ export async function startService(
     leaseMetrics(metrics.registry, () => leases.list(""));
   }
   const server = await serve(listen, {
+    live: {
+      page: { html: PAGE_HTML, headers: PAGE_HEADERS },
+      state: () => live.json(),
+      subscribe: (listener) => live.subscribe(listener),
+    },
     reader: new Reader(parts.store),
     metrics: { text: () => metrics.text(), contentType: metrics.registry.contentType },
     mask,
@@ -56,13 +73,20 @@ export async function startService(
         body: { ...status, ...lag.read(), ...judged, reason, lastError },
       };
     },
+  }).catch((err: unknown) => {
+    live.close();
+    throw err;
   });
   return {
     address: address(server),
     server,
-    update: (status) => metrics.update(status),
+    update: (status) => {
+      metrics.update(status);
+      live.update(status);
+    },
     close: () =>
       new Promise<void>((resolve) => {
+        live.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

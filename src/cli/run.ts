@@ -56,7 +56,7 @@ export function registerRun(program: Command, io: Io): void {
     )
     .option(
       "--listen <addr>",
-      "serve /metrics, /healthz and /now on PORT or HOST:PORT (loopback by default; no authentication)",
+      "serve /metrics, /healthz, /now and a live page (/) on PORT or HOST:PORT (loopback by default; no authentication)",
     )
     .option("--json", "log JSON lines even on a terminal")
     .action(async (opts: RunOptions, cmd: Command) => {
@@ -86,7 +86,7 @@ async function runDaemon(plan: DaemonPlan, log: DaemonLog, io: Io): Promise<void
   if (plan.listen && !plan.listen.loopback) {
     log.warn(
       "listen",
-      `--listen ${quote(plan.listen.host)} is not a loopback address: /metrics, /healthz and /now have no authentication, so anyone who can reach port ${plan.listen.port} can read them`,
+      `--listen ${quote(plan.listen.host)} is not a loopback address: /metrics, /healthz, /now and the live page have no authentication, so anyone who can reach port ${plan.listen.port} can read them`,
     );
   }
   const store = await openStore(plan.url, { signal: stop.signal });
@@ -113,7 +113,14 @@ async function work(
   try {
     const service =
       plan.listen &&
-      (await startService(plan.listen, { worker, store, lag, health, mask: plan.mask }));
+      (await startService(plan.listen, {
+        worker,
+        store,
+        lag,
+        health,
+        mask: plan.mask,
+        url: plan.url,
+      }));
     try {
       log.started(plan.url, plan.settings, service?.address);
       using _line = log.statusLine(worker, lag);

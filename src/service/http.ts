@@ -1,5 +1,5 @@
 import { lookup } from "node:dns/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ConfigError, describe, quote } from "../errors.js";
 import type { Reader } from "../reader.js";
@@ -79,18 +79,43 @@ export interface ServiceEndpoints {
   health: () => { ok: boolean; body: Record<string, unknown> };
   /** Masks the store's passwords in an error message. */
   mask: (text: string) => string;
+  /** The live page (GET /), its state (GET /api/state) and its pushes (GET /api/events). */
+  live?: LiveEndpoints;
 }
+
+/** What the live page's three paths serve. */
+export interface LiveEndpoints {
+  /** The page and the headers it is served with (its Content-Security-Policy). */
+  page: { readonly html: string; readonly headers: Readonly<Record<string, string>> };
+  /** The state as JSON. */
+  state(): string;
+  /** Calls `listener` with the state's JSON at each change; returns the unsubscribe. */
+  subscribe(listener: (json: string) => void): () => void;
+}
+
+/**
+ * Event streams open at once, across clients: each holds a connection (of maxConnections)
+ * for as long as a page is open. More are answered 503.
+ */
+export const MAX_EVENT_STREAMS = 16;
+
+/** A comment line sent on an idle event stream, so that proxies and browsers keep it. */
+export const EVENT_HEARTBEAT_MS = 15_000;
 
 const json = (value: unknown) =>
   JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
 
-/** Serves /metrics (Prometheus text), /healthz and /now (JSON). Resolves once listening. */
+/**
+ * Serves /metrics (Prometheus text), /healthz and /now (JSON), and with `live` the page
+ * (/), /api/state and /api/events. Resolves once listening.
+ */
 export async function serve(
   listen: { host: string; port: number },
   e: ServiceEndpoints,
   limits: Partial<HttpLimits> = {},
 ): Promise<Server> {
   const l = { ...HTTP_LIMITS, ...limits };
+  const streams = { open: 0 };
   const server = createServer(
     {
       headersTimeout: l.headersTimeoutMs,
@@ -112,6 +137,14 @@ export async function serve(
           res
             .writeHead(ok ? 200 : 503, { "content-type": "application/json" })
             .end(json({ ok, ...body }));
+        } else if (e.live && path === "/") {
+          res.writeHead(200, e.live.page.headers).end(e.live.page.html);
+        } else if (e.live && path === "/api/state") {
+          res
+            .writeHead(200, { ...NO_STORE, "content-type": "application/json" })
+            .end(e.live.state());
+        } else if (e.live && path === "/api/events") {
+          streamEvents(req, res, e.live, streams);
         } else if (path === "/now") {
           const time = await e.reader.now(AbortSignal.timeout(5000));
           res
@@ -120,7 +153,7 @@ export async function serve(
         } else {
           res
             .writeHead(404, { "content-type": "application/json" })
-            .end(json({ error: "not found", paths: ["/metrics", "/healthz", "/now"] }));
+            .end(json({ error: "not found", paths: e.live ? [...PATHS, ...LIVE_PATHS] : PATHS }));
         }
       } catch (err) {
         if (res.headersSent) return void res.destroy();
@@ -142,6 +175,61 @@ export async function serve(
     });
   });
   return server;
+}
+
+const PATHS = ["/metrics", "/healthz", "/now"];
+const LIVE_PATHS = ["/", "/api/state", "/api/events"];
+const NO_STORE = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
+
+/**
+ * Server-sent events: the state at once, then at each change. A client that reads slowly
+ * gets the newest state when it has taken the last one, never a backlog.
+ */
+function streamEvents(
+  req: IncomingMessage,
+  res: ServerResponse,
+  live: LiveEndpoints,
+  streams: { open: number },
+): void {
+  if (streams.open >= MAX_EVENT_STREAMS) {
+    res
+      .writeHead(503, { ...NO_STORE, "content-type": "application/json", "retry-after": "10" })
+      .end(json({ error: `too many event streams open (${MAX_EVENT_STREAMS})` }));
+    return;
+  }
+  res.writeHead(200, {
+    ...NO_STORE,
+    "content-type": "text/event-stream; charset=utf-8",
+    connection: "keep-alive",
+  });
+  if (req.method === "HEAD") return void res.end();
+  streams.open++;
+  let waiting: string | undefined;
+  let blocked = false;
+  const send = (data: string) => {
+    if (blocked) {
+      waiting = data;
+      return;
+    }
+    blocked = !res.write(data);
+  };
+  res.on("drain", () => {
+    blocked = false;
+    const data = waiting;
+    waiting = undefined;
+    if (data !== undefined) send(data);
+  });
+  const event = (state: string) => send(`event: state\ndata: ${state}\n\n`);
+  send("retry: 2000\n\n");
+  event(live.state());
+  const unsubscribe = live.subscribe(event);
+  const heartbeat = setInterval(() => send(": heartbeat\n\n"), EVENT_HEARTBEAT_MS);
+  heartbeat.unref();
+  res.once("close", () => {
+    streams.open--;
+    clearInterval(heartbeat);
+    unsubscribe();
+  });
 }
 
 export function address(server: Server): string {
