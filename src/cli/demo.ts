@@ -28,7 +28,8 @@ export function registerDemo(program: Command, io: Io): void {
       "three workers on a store of its own (or --store's), kill the active one, watch another take over (about 15 s)",
     )
     .option("--interval <duration>", "worker interval", describeDefault("interval"))
-    .action(async (opts: { interval: string }, cmd: Command) => {
+    .option("--json", "print JSON lines: a start, each event, and a summary")
+    .action(async (opts: { interval: string; json?: boolean }, cmd: Command) => {
       const settings = workerSettings({ interval: opts.interval });
       using stop = stopOnSignals(io.closed);
       const dir = mkdtempSync(join(tmpdir(), "globalclock-demo-"));
@@ -37,20 +38,37 @@ export function registerDemo(program: Command, io: Io): void {
       const url =
         cmd.optsWithGlobals<{ store?: string }>().store ?? `sqlite:${join(dir, "demo.db")}`;
       const t0 = process.hrtime.bigint();
-      const say = (text: string) =>
-        io.out(`[${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1).padStart(5)}s] ${text}`);
-      io.out(
-        `Three \`globalclock run\` workers share one clock on ${url.startsWith("sqlite:") ? "a SQLite file" : safeUrl(url)}.`,
-      );
-      io.out(
-        `Settings: interval ${formatDuration(settings.interval)}, takeover after ${formatDuration(settings.takeoverAfter)}, max step ${formatDuration(settings.maxStep)}.`,
-      );
+      const say = (text: string) => {
+        const at = (Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1);
+        io.out(
+          opts.json
+            ? JSON.stringify({ event: "progress", atSeconds: Number(at), message: text })
+            : `[${at.padStart(5)}s] ${text}`,
+        );
+      };
+      const where = url.startsWith("sqlite:") ? "a SQLite file" : safeUrl(url);
+      if (opts.json)
+        io.out(
+          JSON.stringify({
+            event: "start",
+            store: where,
+            intervalNs: settings.interval.toString(),
+            takeoverAfterNs: settings.takeoverAfter.toString(),
+            maxStepNs: settings.maxStep.toString(),
+          }),
+        );
+      else {
+        io.out(`Three \`globalclock run\` workers share one clock on ${where}.`);
+        io.out(
+          `Settings: interval ${formatDuration(settings.interval)}, takeover after ${formatDuration(settings.takeoverAfter)}, max step ${formatDuration(settings.maxStep)}.`,
+        );
+      }
       const workers: DemoWorker[] = [];
       try {
         for (const name of NAMES) workers.push(launch(name, url, opts.interval, io.env, say));
         const samples = await failover(workers, url, settings, say, stop.signal);
         await stopAll(workers, "SIGTERM");
-        if (!summarize(io, samples, settings))
+        if (!summarize(io, samples, settings, opts.json))
           throw new GlobalClockError("demo: the invariants did not hold on the reads above");
       } catch (err) {
         // A closed stdout is how `| head` ends a demo: nothing left to say, and nobody to say it to.
@@ -116,7 +134,12 @@ async function record(reader: Reader, out: Sample[], signal: AbortSignal): Promi
 }
 
 /** Prints what the reads show; false if they break an invariant. */
-function summarize(io: Io, samples: Sample[], settings: WorkerSettings): boolean {
+function summarize(
+  io: Io,
+  samples: Sample[],
+  settings: WorkerSettings,
+  json: boolean | undefined,
+): boolean {
   const { maxStep, pushedFailoverBound, failoverBound } = settings;
   // The stall: the longest time between two observed changes (in steady state, one interval).
   let stall = 0n;
@@ -132,6 +155,22 @@ function summarize(io: Io, samples: Sample[], settings: WorkerSettings): boolean
   const wall = last.after - first.before;
   const global = last.global - first.global;
   const violations = checkHistory(samples, maxStep);
+  const ok = violations.length === 0 && global <= wall + maxStep;
+  if (json) {
+    io.out(
+      JSON.stringify({
+        event: "summary",
+        reads: samples.length,
+        wallNs: wall.toString(),
+        longestStallNs: stall.toString(),
+        advancedNs: global.toString(),
+        invariantsHold: violations.length === 0,
+        violations,
+        ok,
+      }),
+    );
+    return ok;
+  }
   io.out("");
   io.out(`Recorded ${samples.length} reads over ${formatDuration(wall)} of wall time.`);
   io.out(
@@ -144,5 +183,5 @@ function summarize(io: Io, samples: Sample[], settings: WorkerSettings): boolean
     `Invariant 1 (never decreases) and 3 (no jump beyond elapsed + max step) on every pair of reads: ${violations.length === 0 ? "hold" : "VIOLATED"}`,
   );
   for (const v of violations) io.out(`  ${v}`);
-  return violations.length === 0 && global <= wall + maxStep;
+  return ok;
 }

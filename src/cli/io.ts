@@ -1,15 +1,38 @@
 import type { Command } from "commander";
-import { redact, urlSecrets } from "../errors.js";
+import { quote, redact, urlSecrets } from "../errors.js";
 
 /** Exit codes, as documented in the README and in `--help`. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, outOfSync: 3, lease: 4 } as const;
 
-/** Ends a command with `code` and no message (e.g. `lock` passing on its command's code). */
+/**
+ * Ends a command with `code`, and with `explanation` as its error (one line, or a JSON
+ * object with --json), if given: without one, nothing is printed (e.g. `lock` passing on
+ * its command's code).
+ */
 export class ExitWith extends Error {
+  override name = "ExitWith";
   readonly code: number;
-  constructor(code: number) {
-    super(`exit ${code}`);
+  readonly explanation: string | undefined;
+  constructor(code: number, explanation?: string) {
+    super(explanation ?? `exit ${code}`);
     this.code = code;
+    this.explanation = explanation;
+  }
+}
+
+/** `lease wait --timeout` ran out with the lease still held (exit 4). */
+export class WaitTimeoutError extends ExitWith {
+  override name = "WaitTimeoutError";
+  constructor(explanation: string) {
+    super(EXIT.lease, explanation);
+  }
+}
+
+/** `lease unpin` by an entity that holds no pin on the lease (exit 4). */
+export class NotPinnedError extends ExitWith {
+  override name = "NotPinnedError";
+  constructor(explanation: string) {
+    super(EXIT.lease, explanation);
   }
 }
 
@@ -62,11 +85,18 @@ export function storeUrl(program: Command, io: Io): string | undefined {
 
 /**
  * The passwords of every store URL this invocation may use (GLOBALCLOCK_STORE and any
- * argument that reads as a URL, `--store=URL` included), to mask in every line printed.
+ * argument that reads as a URL, `--store=URL` included), to mask in every line printed;
+ * each also as a message quotes it (`quote` escapes a `"` or `\`), and as JSON encodes it.
  */
 export function secretsOf(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const texts = [env.GLOBALCLOCK_STORE ?? "", ...argv.map((a) => a.replace(/^--[a-z-]+=/, ""))];
-  return [...new Set(texts.flatMap(urlSecrets))];
+  return [
+    ...new Set(
+      texts
+        .flatMap(urlSecrets)
+        .flatMap((s) => [s, quote(s, Infinity).slice(1, -1), JSON.stringify(s).slice(1, -1)]),
+    ),
+  ];
 }
 
 /** `io` with every line it writes about an error masked (see `redact`). */

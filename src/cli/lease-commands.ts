@@ -6,7 +6,7 @@ import type { Lease } from "../leases/lease.js";
 import { openLeases } from "../leases/leases.js";
 import { openReader } from "../open.js";
 import { formatGlobalTime } from "../time.js";
-import { EXIT, ExitWith, type Io, storeUrl } from "./io.js";
+import { type Io, NotPinnedError, storeUrl, WaitTimeoutError } from "./io.js";
 import { durationFlag } from "./options.js";
 
 interface Holding {
@@ -99,6 +99,34 @@ export function infoLine(info: LeaseInfo): string {
   return `${info.name}  ${who}  token ${info.token}  ${state}`;
 }
 
+/**
+ * Leases as a table with a header, its columns aligned: NAME, HOLDER ("-" once released),
+ * TOKEN, EXPIRES IN (global time left, or the state: pinned, expired, released) and PINS.
+ */
+export function leaseTable(infos: readonly LeaseInfo[]): string[] {
+  const header = ["NAME", "HOLDER", "TOKEN", "EXPIRES IN", "PINS"];
+  const rows = [
+    header,
+    ...infos.map((info) => [
+      info.name,
+      info.holder === "" ? "-" : info.holder,
+      info.token.toString(),
+      info.holder === ""
+        ? "released"
+        : info.pins.length > 0
+          ? "pinned"
+          : info.free
+            ? "expired"
+            : formatDuration(info.expiry - info.time),
+      info.pins.length === 0 ? "-" : info.pins.join(","),
+    ]),
+  ];
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
+  return rows.map((r) =>
+    r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join("  "),
+  );
+}
+
 /** `globalclock lease …`: claim, extend, revoke, get, list, wait, pin, unpin. */
 export function registerLease(program: Command, io: Io): void {
   const lease = program
@@ -143,12 +171,23 @@ export function registerLease(program: Command, io: Io): void {
     .argument("<name>")
     .requiredOption("--holder <id>", "who holds it")
     .requiredOption("--token <n>", "the fencing token the claim gave")
-    .action(async (name: string, opts: { holder: string; token: string }, cmd: Command) => {
-      const t = token(opts.token);
-      await using leases = await open(cmd);
-      await leases.revoke(name, opts.holder, t);
-      io.out(`lease ${name} released (token ${t} is never given again)`);
-    });
+    .option("--json", "print one JSON object")
+    .action(
+      async (
+        name: string,
+        opts: { holder: string; token: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const t = token(opts.token);
+        await using leases = await open(cmd);
+        await leases.revoke(name, opts.holder, t);
+        io.out(
+          opts.json
+            ? JSON.stringify({ name, released: true, token: t.toString() })
+            : `lease ${name} released (token ${t} is never given again)`,
+        );
+      },
+    );
 
   lease
     .command("get")
@@ -169,8 +208,11 @@ export function registerLease(program: Command, io: Io): void {
     .option("--json", "print JSON lines")
     .action(async (prefix: string, opts: { json?: boolean }, cmd: Command) => {
       await using leases = await openToRead(cmd);
-      for (const info of await leases.list(prefix))
-        io.out(opts.json ? JSON.stringify(showInfo(info)) : infoLine(info));
+      const infos = await leases.list(prefix);
+      if (opts.json) for (const info of infos) io.out(JSON.stringify(showInfo(info)));
+      else if (infos.length === 0)
+        io.out(prefix === "" ? "no leases" : `no leases whose names start with ${prefix}`);
+      else for (const line of leaseTable(infos)) io.out(line);
     });
 
   lease
@@ -178,7 +220,8 @@ export function registerLease(program: Command, io: Io): void {
     .description("return once the lease is free: released, or expired by global time")
     .argument("<name>")
     .option("--timeout <duration>", "give up after this long: exit 4")
-    .action(async (name: string, opts: { timeout?: string }, cmd: Command) => {
+    .option("--json", "print one JSON object")
+    .action(async (name: string, opts: { timeout?: string; json?: boolean }, cmd: Command) => {
       const timeout =
         opts.timeout === undefined ? undefined : durationFlag("--timeout", opts.timeout);
       await using leases = await openToRead(cmd);
@@ -195,10 +238,10 @@ export function registerLease(program: Command, io: Io): void {
         .catch((err: unknown) => {
           if (!signal?.aborted) throw err;
           const who = last ? ` (held by ${last.holder}, token ${last.token})` : "";
-          io.err(`globalclock: lease ${name} is still held after ${opts.timeout}${who}`);
-          throw new ExitWith(EXIT.lease);
+          throw new WaitTimeoutError(`lease ${name} is still held after ${opts.timeout}${who}`);
         });
-      io.out(info ? infoLine(info) : `${name}  never claimed`);
+      if (opts.json) io.out(JSON.stringify(info ? showInfo(info) : null));
+      else io.out(info ? infoLine(info) : `${name}  never claimed`);
     });
 
   for (const [verb, what] of [
@@ -210,7 +253,8 @@ export function registerLease(program: Command, io: Io): void {
       .description(what)
       .argument("<name>")
       .requiredOption("--entity <id>", "who pins it")
-      .action(async (name: string, opts: { entity: string }, cmd: Command) => {
+      .option("--json", "print one JSON object")
+      .action(async (name: string, opts: { entity: string; json?: boolean }, cmd: Command) => {
         await using leases = await open(cmd);
         if (verb === "unpin") {
           // The library's unpin is idempotent; on the command line a mistyped entity would
@@ -218,14 +262,17 @@ export function registerLease(program: Command, io: Io): void {
           const pins = (await leases.get(name))?.pins ?? [];
           if (!pins.includes(opts.entity)) {
             const others = pins.length === 0 ? "no pins" : `pinned by ${pins.join(", ")}`;
-            io.err(
-              `globalclock: lease ${name} is not pinned by ${opts.entity} (${others}); nothing changed`,
+            throw new NotPinnedError(
+              `lease ${name} is not pinned by ${opts.entity} (${others}); nothing changed`,
             );
-            throw new ExitWith(EXIT.lease);
           }
         }
         await leases[verb](name, opts.entity);
-        io.out(`lease ${name} ${verb}ned by ${opts.entity}`);
+        io.out(
+          opts.json
+            ? JSON.stringify({ name, entity: opts.entity, pinned: verb === "pin" })
+            : `lease ${name} ${verb}ned by ${opts.entity}`,
+        );
       });
   }
 }

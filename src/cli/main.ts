@@ -7,14 +7,17 @@ import {
   LeaseHeldError,
   LeaseLostError,
   OutOfSyncUpdateError,
+  redact,
 } from "../errors.js";
 import { registerAdvance, registerNow } from "./clock-commands.js";
+import { registerCompletion } from "./completion.js";
 import { registerDemo } from "./demo.js";
 import { EXIT, ExitWith, type Io, maskedIo, processIo, secretsOf } from "./io.js";
 import { registerLease, registerMaxStep } from "./lease-commands.js";
 import { registerLock } from "./lock.js";
 import { registerStatus, registerWatch } from "./observe-commands.js";
 import { registerRun } from "./run.js";
+import { commandOf, markRequired, registerHelp } from "./tree.js";
 
 /** Adds one command (or a group) to the program; it writes through `io`. */
 export type RegisterCommand = (program: Command, io: Io) => void;
@@ -30,6 +33,8 @@ const COMMANDS: readonly RegisterCommand[] = [
   registerLease,
   registerLock,
   registerMaxStep,
+  registerCompletion,
+  registerHelp,
 ];
 
 const EXAMPLES = `
@@ -62,7 +67,10 @@ function version(): string {
 /** Runs the CLI on `argv` (without node and script) and resolves to the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   // Every line about an error masks the passwords of the store URLs given.
-  const safe = maskedIo(io, secretsOf(argv, io.env));
+  const secrets = secretsOf(argv, io.env);
+  const safe = maskedIo(io, secrets);
+  // Set once the commands are known: whether the command run was given --json.
+  let json = false;
   const program = new Command("globalclock")
     .description("One cluster-wide virtual clock, kept in a shared store.")
     .option("--store <url>", "store URL (env GLOBALCLOCK_STORE; default sqlite:./globalclock.db)")
@@ -73,21 +81,29 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .configureOutput({
       writeOut: (s) => safe.out(s.replace(/\n$/, "")),
       writeErr: (s) => safe.err(s.replace(/\n$/, "")),
-      // One line, suggestions ("Did you mean …?") included.
-      outputError: (s, write) =>
-        write(
-          `globalclock: ${s
-            .replace(/^error: /, "")
-            .trim()
-            .replace(/\s*\n\s*/g, " ")}`,
-        ),
+      // One line, suggestions ("Did you mean …?") included; with --json, main writes it below.
+      outputError: (s, write) => {
+        if (!json) write(`globalclock: ${oneLine(s)}`);
+      },
     });
   for (const register of COMMANDS) register(program, safe);
+  markRequired(program);
+  json = commandOf(program, argv).json;
   try {
     await program.parseAsync(argv, { from: "user" });
     return EXIT.ok;
   } catch (err) {
-    return report(err, safe);
+    const code = exitCode(err);
+    const message = errorMessage(err, json);
+    if (message === undefined) return code;
+    if (!json) safe.err(`globalclock: ${message}`);
+    else {
+      const kind = err instanceof Error ? err.name : typeof err;
+      // Masked before it is encoded: JSON escapes would hide a password's quotes.
+      const error = { message: redact(message, secrets), code, kind };
+      safe.err(JSON.stringify({ error }));
+    }
+    return code;
   }
 }
 
@@ -104,13 +120,35 @@ export function warnOnOneLine(argv: string[], io: Io = processIo()): void {
   );
 }
 
-function report(err: unknown, io: Io): number {
+/** A message on one line, without commander's "error: " prefix. */
+function oneLine(text: string): string {
+  return text
+    .replace(/^error: /, "")
+    .trim()
+    .replace(/\s*\n\s*/g, " ");
+}
+
+/** Commander's ends that print no error of their own: help (asked, or shown for want of a subcommand), version. */
+const NO_ERROR = new Set(["commander.help", "commander.helpDisplayed", "commander.version"]);
+
+/**
+ * What to print about `err`; undefined when nothing is: `lock` passing on its command's
+ * code, help and version, or commander's error, which it printed itself unless `json`.
+ */
+function errorMessage(err: unknown, json: boolean): string | undefined {
+  if (err instanceof CommanderError)
+    return json && !NO_ERROR.has(err.code) ? oneLine(err.message) : undefined;
+  if (err instanceof ExitWith) return err.explanation;
+  return describe(err);
+}
+
+/** The exit code for `err`, as documented in the README and in --help. */
+function exitCode(err: unknown): number {
   if (err instanceof CommanderError) {
     // --help and --version end here too, with exit code 0.
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   if (err instanceof ExitWith) return err.code;
-  io.err(`globalclock: ${describe(err)}`);
   if (err instanceof OutOfSyncUpdateError) return EXIT.outOfSync;
   if (err instanceof InvalidUpdaterError && err.cause instanceof OutOfSyncUpdateError)
     return EXIT.outOfSync;

@@ -10,7 +10,7 @@ import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { BIN, buildIfStale } from "../helpers/cli.js";
+import { BIN, buildIfStale, startCli } from "../helpers/cli.js";
 import { eventually } from "../helpers/daemon.js";
 
 let dir: string;
@@ -108,6 +108,34 @@ test("to the end: a failover told and checked, workers stopped, the URL only in 
   assert.match(d.stdout, /took over/);
   assert.match(d.stdout, /on every pair of reads: hold$/m);
   assert.deepEqual(pids.filter(running), []);
+});
+
+test("--json: a start, each event and a summary, one JSON object a line", {
+  timeout: 120_000,
+}, async () => {
+  const url = `sqlite:${join(dir, "json.db")}`;
+  const run = await startCli(["--store", url, "demo", "--interval", "100ms", "--json"]).done;
+  assert.equal(run.code, 0, run.stderr);
+  const lines = run.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines[0], {
+    event: "start",
+    store: "a SQLite file",
+    intervalNs: "100000000",
+    takeoverAfterNs: lines[0]?.takeoverAfterNs,
+    maxStepNs: lines[0]?.maxStepNs,
+  });
+  const progress = lines.slice(1, -1);
+  assert.ok(progress.every((l) => l.event === "progress" && typeof l.atSeconds === "number"));
+  assert.ok(progress.some((l) => /^worker \w is active now$/.test(String(l.message))));
+  const summary = lines.at(-1) as Record<string, unknown>;
+  assert.equal(summary.event, "summary");
+  assert.equal(summary.invariantsHold, true);
+  assert.equal(summary.ok, true);
+  assert.deepEqual(summary.violations, []);
+  assert.ok(Number(summary.reads) > 0);
 });
 
 test("GLOBALCLOCK_STORE in the environment is not the demo's store: only --store on its command line is", {

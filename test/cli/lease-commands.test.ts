@@ -123,6 +123,48 @@ describe("globalclock lease", { timeout: 120_000 }, () => {
     assert.equal(code(await cli(["max-step", "--set", "1s"]), 0).stdout, "1s\n");
     assert.equal(code(await cli(["max-step"]), 0).stdout, "1s\n");
   });
+
+  test("list prints a table under column headers, aligned; --json prints the same JSON lines as before", async () => {
+    code(await cli(["lease", "claim", "a", "--holder", "alice", "--for", "10s"]), 0);
+    code(await cli(["lease", "claim", "build/long-name", "--holder", "b", "--for", "90s"]), 0);
+    code(await cli(["lease", "claim", "p", "--holder", "carol", "--for", "10s"]), 0);
+    code(await cli(["lease", "pin", "p", "--entity", "ops"]), 0);
+    code(await cli(["lease", "pin", "p", "--entity", "audit"]), 0);
+    code(await cli(["lease", "claim", "r", "--holder", "dave", "--for", "10s"]), 0);
+    code(await cli(["lease", "revoke", "r", "--holder", "dave", "--token", "4"]), 0);
+    // No updater runs here: global time stands still, so the time left is the full duration.
+    assert.equal(
+      code(await cli(["lease", "list"]), 0).stdout,
+      [
+        "NAME             HOLDER  TOKEN  EXPIRES IN  PINS",
+        "a                alice   1      10s         -",
+        "build/long-name  b       2      1.5m        -",
+        "p                carol   3      pinned      ops,audit",
+        "r                -       4      released    -",
+        "",
+      ].join("\n"),
+    );
+    assert.equal(
+      code(await cli(["lease", "list", "build/"]), 0).stdout,
+      "NAME             HOLDER  TOKEN  EXPIRES IN  PINS\nbuild/long-name  b       2      1.5m        -\n",
+    );
+    assert.equal(
+      code(await cli(["lease", "list", "zz"]), 0).stdout,
+      "no leases whose names start with zz\n",
+    );
+    const lines = code(await cli(["lease", "list", "--json"]), 0)
+      .stdout.trim()
+      .split("\n");
+    assert.deepEqual(
+      lines.map((l) => Object.keys(JSON.parse(l))),
+      Array(4).fill(["name", "holder", "token", "start", "expiry", "pins", "free", "time"]),
+    );
+    const released = JSON.parse(lines[3] as string);
+    assert.deepEqual(
+      [released.name, released.holder, released.pins, released.free],
+      ["r", "", [], true],
+    );
+  });
 });
 
 describe("globalclock lock", { timeout: 120_000 }, () => {
