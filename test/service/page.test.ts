@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 import { type Leases, openLeases } from "../../src/index.js";
-import { Daemon } from "../helpers/daemon.js";
+import { Daemon, eventually } from "../helpers/daemon.js";
 import { skipOrFail } from "../helpers/env.js";
 
 const CHROMIUM = process.env.GLOBALCLOCK_TEST_CHROMIUM ?? "/usr/bin/chromium";
@@ -59,6 +59,19 @@ describe("the live page (GET /), in chromium", { timeout: 120_000 }, () => {
     process.stderr.write(`page test screenshots: ${dir}\n`);
   });
 
+  /** The daemon most tests share: default timing, on its own SQLite file. */
+  let shared: { daemon: Daemon; path: string; base: string } | undefined;
+  async function sharedDaemon() {
+    if (!shared) {
+      const path = join(dir, "shared.db");
+      const daemon = new Daemon(`sqlite:${path}`, ["--listen", "127.0.0.1:0"]);
+      daemons.push(daemon);
+      shared = { daemon, path, base: await baseOf(daemon) };
+    }
+    await shared.daemon.waitFor((l) => l.event === "role" && l.role === "active");
+    return shared;
+  }
+
   /** The browser, launched once; a missing chromium is a loud skip (a failure under CI=true). */
   async function launch(t: Parameters<typeof skipOrFail>[0]): Promise<Browser | undefined> {
     if (!existsSync(CHROMIUM)) {
@@ -72,11 +85,7 @@ describe("the live page (GET /), in chromium", { timeout: 120_000 }, () => {
   test("a handover shows on the timeline within a second, countdowns move, no console error", async (t) => {
     const b = await launch(t);
     if (!b) return;
-    const path = join(dir, "handover.db");
-    const daemon = new Daemon(`sqlite:${path}`, ["--listen", "127.0.0.1:0"]);
-    daemons.push(daemon);
-    const base = await baseOf(daemon);
-    await daemon.waitFor((l) => l.event === "role" && l.role === "active");
+    const { path, base } = await sharedDaemon();
     let leases: Leases | undefined;
     try {
       leases = await openLeases(`sqlite:${path}`);
@@ -147,14 +156,28 @@ describe("the live page (GET /), in chromium", { timeout: 120_000 }, () => {
     }
   });
 
-  test("/api/state: the documented shape, global times as decimal strings with ISO beside", async (t) => {
-    const daemon = daemons[0];
-    if (!daemon) return t.skip("needs the first test's daemon");
-    const res = await fetch(`${await baseOf(daemon)}/api/state`);
-    assert.equal(res.status, 200);
-    assert.equal(res.headers.get("content-type"), "application/json");
-    // biome-ignore lint/suspicious/noExplicitAny: a JSON document whose shape is under test
-    const s = (await res.json()) as Record<string, any>;
+  test("/api/state: the documented shape, global times as decimal strings with ISO beside", async () => {
+    const { path, base } = await sharedDaemon();
+    const leases = await openLeases(`sqlite:${path}`);
+    try {
+      const alice = await leases.claim("shape", "alice", "30s");
+      await alice.release();
+      await leases.claim("shape", "bob", "30s");
+    } finally {
+      await leases.close();
+    }
+    const get = async () => {
+      const res = await fetch(`${base}/api/state`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-type"), "application/json");
+      // biome-ignore lint/suspicious/noExplicitAny: a JSON document whose shape is under test
+      return (await res.json()) as Record<string, any>;
+    };
+    const s = await eventually(async () => {
+      const state = await get();
+      const seen = (h: { lease: string; to: string }) => h.lease === "shape" && h.to === "bob";
+      return state.handovers.some(seen) && state;
+    }, "bob's claim of shape in /api/state");
     const ns = /^\d+$/;
     const iso9 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/;
     const wall = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -187,10 +210,10 @@ describe("the live page (GET /), in chromium", { timeout: 120_000 }, () => {
       assert.match(s.worker[k], ns, k);
     assert.equal(s.worker.maxStep, "1500000000");
     assert.equal(s.worker.failoverBound, "3000000000");
-    assert.deepEqual(s.store, { kind: "sqlite", url: `sqlite:${join(dir, "handover.db")}` });
+    assert.deepEqual(s.store, { kind: "sqlite", url: `sqlite:${path}` });
     assert.equal(s.leases.available, true);
     assert.equal(s.leases.pushed, true);
-    const job = s.leases.items.find((l: { name: string }) => l.name === "job");
+    const job = s.leases.items.find((l: { name: string }) => l.name === "shape");
     assert.deepEqual(Object.keys(job), [
       "name",
       "holder",
@@ -209,7 +232,9 @@ describe("the live page (GET /), in chromium", { timeout: 120_000 }, () => {
     for (const k of ["token", "start", "expiry", "judgedAt"]) assert.match(job[k], ns, k);
     assert.match(job.remaining, /^-?\d+$/);
     assert.match(job.expiryIso, iso9);
-    const handover = s.handovers.find((h: { to: string }) => h.to === "bob");
+    const handover = s.handovers.find(
+      (h: { lease: string; to: string }) => h.lease === "shape" && h.to === "bob",
+    );
     assert.deepEqual(Object.keys(handover), [
       "seenAt",
       "lease",
@@ -228,7 +253,7 @@ describe("the live page (GET /), in chromium", { timeout: 120_000 }, () => {
     assert.match(handover.seenAt, wall);
 
     // The same state pushed as server-sent events.
-    const events = await fetch(`${await baseOf(daemon)}/api/events`);
+    const events = await fetch(`${base}/api/events`);
     assert.equal(events.headers.get("content-type"), "text/event-stream; charset=utf-8");
     const reader = (events.body as ReadableStream<Uint8Array>).getReader();
     let text = "";
