@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import { Leases } from "../leases/leases.js";
 import { Reader } from "../reader.js";
-import type { HealthJudge } from "../service/health.js";
+import { type HealthJudge, operatorMessage } from "../service/health.js";
 import { address, type ListenAddress, serve } from "../service/http.js";
 import type { ClockStore } from "../store.js";
 import type { UpdaterWorker, WorkerStatus } from "../worker.js";
@@ -67,7 +67,9 @@ export async function startService(
       const status = worker.snapshot();
       const judged = parts.health.judge(status);
       const reason = judged.reason === undefined ? undefined : mask(judged.reason);
-      const lastError = status.lastError === undefined ? undefined : mask(status.lastError);
+      // In an operator's terms, as the reason is; the log keeps the error's own words.
+      const lastError =
+        status.lastError === undefined ? undefined : mask(operatorMessage(status.lastError));
       return {
         ok: judged.ok,
         body: { ...status, ...lag.read(), ...judged, reason, lastError },
