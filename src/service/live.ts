@@ -147,6 +147,7 @@ export class LiveState {
     const sampler = setInterval(() => this.#sample(), this.#limits.sampleMs);
     sampler.unref();
     this.#timers.push(sampler);
+    this.#armStallTimer();
     if (this.#leases) void this.#follow(this.#abort.signal);
   }
 
