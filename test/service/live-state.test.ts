@@ -246,6 +246,57 @@ test("a release and a claim between two reads: the gap is not known, only its bo
   }
 });
 
+test("the page's state only reads the store: no call that writes, whatever changes", async () => {
+  const store = new MemoryStore();
+  const calls = new Set<string>();
+  const spy = <T extends object>(target: T, prefix: string): T =>
+    new Proxy(target, {
+      get: (t, p) => {
+        const v = Reflect.get(t, p);
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => {
+          calls.add(`${prefix}${String(p)}`);
+          return v.apply(t, args);
+        };
+      },
+    });
+  const leasesSpy = spy(store.leases as LeaseStore, "leases.");
+  const watched = new Proxy(spy(store, ""), {
+    get: (t, p) => (p === "leases" ? leasesSpy : Reflect.get(t, p)),
+  });
+  const live = new LiveState(
+    {
+      worker: fakeWorker(),
+      settings,
+      health: new HealthJudge(settings),
+      store: watched,
+      mask: (t) => t,
+    },
+    { fallbackMs: 10, sampleMs: 10 },
+  );
+  try {
+    const leases = new Leases(store); // the holders write through the store itself
+    const a = await leases.claim("job", "alice", "30s");
+    await a.release();
+    await leases.claim("job", "bob", "30s");
+    await leases.pin("job", "ops");
+    live.update({ ...STARTING, role: "active", time: 1n, lastChangeAt: process.hrtime.bigint() });
+    await eventually(
+      () => (JSON.parse(live.json()) as Json).leases.items[0]?.pins.length,
+      "the pin",
+    );
+    const reads = new Set(["leases.listLeases", "leases.watchLeases"]);
+    assert.deepEqual(
+      [...calls].filter((c) => !reads.has(c)),
+      [],
+      [...calls].join(", "),
+    );
+    assert.ok(calls.has("leases.listLeases"));
+  } finally {
+    live.close();
+  }
+});
+
 test("the page is one self-contained document; its CSP allows its own script and style only", () => {
   assert.match(PAGE_HTML, /^<!doctype html>/);
   assert.match(PAGE_HTML, /<meta name="viewport" content="width=device-width, initial-scale=1">/);
