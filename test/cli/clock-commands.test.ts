@@ -110,7 +110,11 @@ describe("failures", () => {
   test("a file that cannot be opened is a failure (1)", async () => {
     const run = await cli(["--store", "sqlite:/nonexistent-dir/x.db", "now"]);
     failed(run, 1, /sqlite store: open failed: no database at \/nonexistent-dir\/x\.db/);
-    failed(await cli(["advance", "1s"], "sqlite:/nonexistent-dir/x.db"), 1, /cannot open/);
+    failed(
+      await cli(["advance", "1s"], "sqlite:/nonexistent-dir/x.db"),
+      1,
+      /cannot create \/nonexistent-dir\/x\.db: the folder \/nonexistent-dir does not exist$/,
+    );
   });
 
   test("a password in a store URL never reaches stderr", async () => {

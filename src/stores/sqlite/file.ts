@@ -32,6 +32,7 @@ export function checkDatabaseFile(path: string, readOnly: boolean): string {
       );
     }
     const dir = dirname(path);
+    if (!existsSync(dir)) throw denied(`cannot create ${path}: the folder ${dir} does not exist`);
     if (!may(dir, constants.W_OK | constants.X_OK))
       throw denied(`cannot create ${path}: ${whoCannot(dir, "create files in")}`);
     return path; // a writer creates it
