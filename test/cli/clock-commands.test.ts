@@ -113,7 +113,7 @@ describe("failures", () => {
     failed(
       await cli(["advance", "1s"], "sqlite:/nonexistent-dir/x.db"),
       1,
-      /cannot create \/nonexistent-dir\/x\.db: the folder \/nonexistent-dir does not exist$/,
+      /cannot create \/nonexistent-dir\/x\.db: the folder \/nonexistent-dir does not exist\n/,
     );
   });
 
