@@ -42,8 +42,13 @@ export default {
     "src/stores/postgres/lease-sql.ts",
   ],
   coverageAnalysis: "perTest",
+  // A second run re-tests only the mutants whose code or covering tests changed
+  // (`npm run mutate -- --incremental`); the committed summary comes from a full run.
+  incrementalFile: "reports/stryker-incremental.json",
   concurrency: 2,
-  timeoutMS: 60_000,
+  // A mutant that hangs a test is detected (a timeout) after its tests' own time twice over
+  // plus 10 s; the suites' own waits are shorter than that.
+  timeoutMS: 10_000,
   timeoutFactor: 2,
   reporters: ["clear-text", "progress", "json"],
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
