@@ -6,7 +6,7 @@ import type { ClockStore } from "../store.js";
 import { formatGlobalTime } from "../time.js";
 import type { UpdaterWorker, WorkerStatus } from "../worker.js";
 import type { WorkerSettings } from "../worker-settings.js";
-import type { HealthJudge } from "./health.js";
+import { type HealthJudge, operatorMessage } from "./health.js";
 
 /**
  * The state the live page (GET /) shows, GET /api/state answers and GET /api/events pushes.
@@ -235,7 +235,8 @@ export class LiveState {
         takeovers: status.takeovers,
         regressions: status.regressions,
         recordMissing: status.recordMissing,
-        lastError: status.lastError === undefined ? null : mask(status.lastError),
+        // In an operator's terms, as /healthz words it.
+        lastError: status.lastError === undefined ? null : mask(operatorMessage(status.lastError)),
       },
       store: {
         kind: this.#parts.store.kind,

@@ -175,6 +175,7 @@ const SCRIPT = String.raw`
     $("counts").textContent = w.advances + " advances, " + w.conflicts + " conflicts, " + w.takeovers +
       " takeovers, " + w.errors + " errors" + (w.regressions ? ", " + w.regressions + " regressions" : "");
     $("store").textContent = state.store.url ? state.store.url : state.store.kind;
+    $("lasterror").textContent = w.lastError === null ? "none" : w.lastError;
   }
 
   function chart() {
@@ -354,6 +355,7 @@ const BODY = String.raw`
 <dt>takeover after</dt><dd id="takeover" class="mono">—</dd>
 <dt>failover bound</dt><dd id="bound" class="mono">—</dd>
 <dt>counts</dt><dd id="counts">—</dd>
+<dt>last error</dt><dd id="lasterror">—</dd>
 <dt>store</dt><dd id="store" class="mono">—</dd>
 </dl>
 </section>
