@@ -175,7 +175,8 @@ const SCRIPT = String.raw`
     $("counts").textContent = w.advances + " advances, " + w.conflicts + " conflicts, " + w.takeovers +
       " takeovers, " + w.errors + " errors" + (w.regressions ? ", " + w.regressions + " regressions" : "");
     $("store").textContent = state.store.url ? state.store.url : state.store.kind;
-    $("lasterror").textContent = w.lastError === null ? "none" : w.lastError;
+    var shown = w.lastError !== null && (state.clock.reason || "").indexOf(w.lastError) >= 0;
+    $("lasterror").textContent = w.lastError === null ? "none" : shown ? "(in the banner above)" : w.lastError;
   }
 
   function chart() {

@@ -158,14 +158,6 @@ describe("the live page (GET /), in chromium", { timeout: 120_000 }, () => {
 
   test("/api/state: the documented shape, global times as decimal strings with ISO beside", async () => {
     const { path, base } = await sharedDaemon();
-    const leases = await openLeases(`sqlite:${path}`);
-    try {
-      const alice = await leases.claim("shape", "alice", "30s");
-      await alice.release();
-      await leases.claim("shape", "bob", "30s");
-    } finally {
-      await leases.close();
-    }
     const get = async () => {
       const res = await fetch(`${base}/api/state`);
       assert.equal(res.status, 200);
@@ -173,6 +165,22 @@ describe("the live page (GET /), in chromium", { timeout: 120_000 }, () => {
       // biome-ignore lint/suspicious/noExplicitAny: a JSON document whose shape is under test
       return (await res.json()) as Record<string, any>;
     };
+    const leases = await openLeases(`sqlite:${path}`);
+    try {
+      const alice = await leases.claim("shape", "alice", "30s");
+      // Seen before it goes: a claim and release between two reads would never be seen.
+      await eventually(
+        async () =>
+          (await get()).leases.items.some(
+            (l: { name: string; holder: string }) => l.name === "shape" && l.holder === "alice",
+          ),
+        "alice's claim in /api/state",
+      );
+      await alice.release();
+      await leases.claim("shape", "bob", "30s");
+    } finally {
+      await leases.close();
+    }
     const s = await eventually(async () => {
       const state = await get();
       const seen = (h: { lease: string; to: string }) => h.lease === "shape" && h.to === "bob";
