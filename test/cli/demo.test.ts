@@ -205,10 +205,11 @@ test("globalclock demo | head -1 leaves no worker running", { timeout: 120_000 }
   // surely running when the demo's stdout closes.
   const shell = spawn(
     "sh",
-    ["-c", `'${process.execPath}' '${BIN}' demo --interval 100ms | (head -1; sleep 2)`],
-    {
-      env: { ...process.env, GLOBALCLOCK_STORE: `sqlite:${marker}` },
-    },
+    [
+      "-c",
+      `'${process.execPath}' '${BIN}' --store 'sqlite:${marker}' demo --interval 100ms | (head -1; sleep 2)`,
+    ],
+    { env: process.env },
   );
   let out = "";
   shell.stdout.setEncoding("utf8").on("data", (s: string) => {
