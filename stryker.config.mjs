@@ -12,6 +12,7 @@ export default {
       "test/leases/info.test.ts",
       "test/leases/lease.test.ts",
       "test/leases/hold.test.ts",
+      "test/leases/wait.test.ts",
       "test/leases/election.test.ts",
       "test/leases/leases.property.test.ts",
       "test/conformance/memory.test.ts",

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   type Campaign,
+  ConfigError,
   type ElectionState,
   Leases,
   MemoryStore,
@@ -172,6 +173,40 @@ describe("leader election", () => {
       () => leases.campaign("l", { holder: "a", duration: "9s", renewEvery: "9s" }),
       /renewEvery must be greater than 0 and less than duration/,
     );
+    const field = (options: Record<string, unknown>, name: string, text: RegExp) =>
+      assert.throws(
+        () => leases.campaign("l", { holder: "a", duration: "9s", ...options }),
+        (err: unknown) =>
+          err instanceof ConfigError && err.field === name && text.test(err.message),
+      );
+    field({ renewEvery: "0" }, "renewEvery", /greater than 0 and less than duration/);
+    field({ renewEvery: "10s" }, "renewEvery", /greater than 0 and less than duration/);
+    field({ renewEvery: "1x" }, "renewEvery", /renewEvery/);
+    field({ retryDelay: 0 }, "retryDelay", /^retryDelay must be > 0$/);
+    field({ retryDelay: "1x" }, "retryDelay", /retryDelay/);
+    field({ duration: "1x" }, "duration", /duration/);
+    field({ holder: "" }, "holder", /holder/);
+    const ok = leases.campaign("l", { holder: "a", duration: "9s", renewEvery: "1ns" });
+    assert.deepEqual(ok.state, { role: "follower", leader: undefined });
+    void ok.stop();
+  });
+
+  test("a campaign keeps time by default, where no worker runs; keepTime: false does not", async () => {
+    for (const keepTime of [undefined, false]) {
+      const clock = new FakeClock();
+      const store = new MemoryStore();
+      const leases = new Leases(store, { clock });
+      const campaign = leases.campaign("l", {
+        holder: "a",
+        duration: "9s",
+        ...(keepTime === undefined ? {} : { keepTime }),
+      });
+      await clock.run(5_000, 50);
+      const time = (await store.read()) ?? 0n;
+      await campaign.stop();
+      if (keepTime === undefined) assert.ok(time > 1_000_000_000n, `global time ${time}`);
+      else assert.equal(time, 0n);
+    }
   });
 });
 

@@ -1,0 +1,176 @@
+/**
+ * waitUntilFree on its own, on a fake clock: how long it sleeps between reads (until the
+ * expiry where the store pushes, no longer than the poll interval where it does not, a
+ * pinned lease's long poll, the shortest sleep), whom it reports, and how it stops.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { LeaseInfo } from "../../src/leases/info.js";
+import { Leases } from "../../src/leases/leases.js";
+import { waitUntilFree } from "../../src/leases/wait.js";
+import type { ClockStore } from "../../src/store.js";
+import { MemoryStore } from "../../src/stores/memory/index.js";
+import { Updater } from "../../src/updater.js";
+import { FakeClock, settle } from "../helpers/fake-clock.js";
+
+const POLL = 250_000_000n;
+
+/** A fake clock that records every sleep asked of it. */
+class RecordingClock extends FakeClock {
+  readonly sleeps: bigint[] = [];
+  override sleep(ns: bigint, signal: AbortSignal): Promise<boolean> {
+    this.sleeps.push(ns);
+    return super.sleep(ns, signal);
+  }
+}
+
+/** A memory store with a clock, and the same store seen without one or both pushes. */
+async function setup(time = 1_000_000_000n) {
+  const store = new MemoryStore();
+  const updater = await Updater.create(store);
+  await updater.advance(time);
+  const leases = new Leases(store);
+  const withPushes = (lease: boolean, clock: boolean): ClockStore => {
+    const view = {
+      kind: store.kind,
+      leases: {
+        readLease: store.leases.readLease.bind(store.leases),
+        ...(lease ? { watchLeases: store.leases.watchLeases.bind(store.leases) } : {}),
+      },
+      ...(clock ? { watch: store.watch.bind(store) } : {}),
+    };
+    return view as unknown as ClockStore;
+  };
+  return { store, updater, leases, withPushes };
+}
+
+function start(store: ClockStore, clock: FakeClock, signal?: AbortSignal) {
+  const changes: Array<LeaseInfo | undefined> = [];
+  const done = waitUntilFree(store, "job", {
+    clock,
+    pollInterval: POLL,
+    signal,
+    onChange: (lease) => changes.push(lease),
+  });
+  return { done, changes };
+}
+
+describe("waitUntilFree", () => {
+  test("with both pushes live it sleeps until the expiry; a release wakes it at once", async () => {
+    const { store, leases, withPushes } = await setup();
+    const lease = await leases.claim("job", "a", "7s");
+    const clock = new RecordingClock();
+    const { done, changes } = start(withPushes(true, true), clock);
+    await settle();
+    assert.deepEqual(clock.sleeps, [7_000_000_000n]);
+    assert.equal(changes.length, 1);
+    assert.equal(changes[0]?.holder, "a");
+    await lease.release();
+    const free = await done;
+    assert.equal(free?.holder, "");
+    assert.equal(clock.sleeps.length, 1, "woken by the push, not by a timer");
+    void store;
+  });
+
+  for (const [lease, clock] of [
+    [false, true],
+    [true, false],
+    [false, false],
+  ] as const) {
+    test(`without the ${lease ? "" : "lease "}${!lease && !clock ? "and " : ""}${clock ? "" : "clock "}push it reads every poll interval`, async () => {
+      const { leases, withPushes } = await setup();
+      const held = await leases.claim("job", "a", "7s");
+      const fake = new RecordingClock();
+      const { done } = start(withPushes(lease, clock), fake);
+      await settle();
+      assert.deepEqual(fake.sleeps, [POLL]);
+      await fake.advance(POLL);
+      assert.deepEqual(fake.sleeps, [POLL, POLL]);
+      await held.release();
+      await fake.advance(POLL);
+      assert.equal((await done)?.holder, "");
+    });
+  }
+
+  test("a pinned lease is read again after 40 poll intervals; a push ending makes it poll", async () => {
+    const { leases, store, withPushes } = await setup();
+    const held = await leases.claim("job", "a", "7s");
+    await leases.pin("job", "ops");
+    const clock = new RecordingClock();
+    const stop = new AbortController();
+    const { done } = start(withPushes(true, true), clock, stop.signal);
+    await settle();
+    assert.deepEqual(clock.sleeps, [40n * POLL]);
+    stop.abort(new Error("enough"));
+    await assert.rejects(done, /enough/);
+    await leases.unpin("job", "ops");
+    await held.release();
+    void store;
+  });
+
+  test("an expiry closer than 5 ms is still slept on for 5 ms, not read in a loop", async () => {
+    const { leases, updater, withPushes } = await setup();
+    await leases.claim("job", "a", "7s");
+    await updater.advance(7_000_000_000n - 1_000n); // 1 µs left
+    const clock = new RecordingClock();
+    const stop = new AbortController();
+    const { done } = start(withPushes(true, true), clock, stop.signal);
+    await settle();
+    assert.deepEqual(clock.sleeps, [5_000_000n]);
+    await updater.advance(1_000n);
+    assert.equal((await done)?.free, true);
+  });
+
+  test("onChange: each new holder and each new tenure of the same holder, once", async () => {
+    const { leases, withPushes } = await setup();
+    const first = await leases.claim("job", "a", "7s");
+    const clock = new RecordingClock();
+    const stop = new AbortController();
+    // No pushes: each read comes at a poll, so what changed between two reads is known.
+    const { done, changes } = start(withPushes(false, false), clock, stop.signal);
+    await settle();
+    await first.extend("9s"); // the same grant: nothing to report
+    await clock.advance(POLL);
+    assert.equal(changes.length, 1);
+    await first.release();
+    const again = await leases.claim("job", "a", "7s"); // the same holder, a new token
+    await clock.advance(POLL);
+    assert.equal(changes.length, 2);
+    assert.equal(changes[1]?.holder, "a");
+    assert.equal(changes[1]?.token, again.token);
+    await again.release();
+    const other = await leases.claim("job", "b", "7s");
+    await clock.advance(POLL);
+    assert.deepEqual(
+      changes.map((c) => c?.holder),
+      ["a", "a", "b"],
+    );
+    stop.abort(new Error("enough"));
+    await assert.rejects(done, /enough/);
+    await other.release();
+  });
+
+  test("an aborted signal ends it at once, with its reason; a later abort too", async () => {
+    const { leases, withPushes } = await setup();
+    await leases.claim("job", "a", "7s");
+    const clock = new RecordingClock();
+    const before = new AbortController();
+    before.abort(new Error("already"));
+    await assert.rejects(start(withPushes(true, true), clock, before.signal).done, /already/);
+    assert.deepEqual(clock.sleeps, []);
+    const later = new AbortController();
+    const { done } = start(withPushes(true, true), clock, later.signal);
+    await settle();
+    later.abort(new Error("later"));
+    await assert.rejects(done, /later/);
+    assert.equal(clock.pending, 0, "its timer is gone");
+  });
+
+  test("a store that keeps no leases is an error naming its kind", async () => {
+    const store = { kind: "plain" } as unknown as ClockStore;
+    await assert.rejects(
+      start(store, new FakeClock()).done,
+      /^Error: the plain store keeps no leases$/,
+    );
+  });
+});
