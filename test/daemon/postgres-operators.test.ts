@@ -74,8 +74,12 @@ describe("run on PostgreSQL, with an operator at the database", { timeout: 180_0
         timeout: 60_000,
       });
       assert.equal(run.status, 1, `${url}: ${run.stderr}`);
-      assert.match(run.stderr, /^globalclock: postgres store: [^\n]+\n$/, run.stderr);
-      assert.match(run.stderr, why);
+      // With --json the error is one JSON object on one line.
+      assert.match(run.stderr, /^\{[^\n]+\}\n$/, run.stderr);
+      const { error } = JSON.parse(run.stderr);
+      assert.equal(error.code, 1);
+      assert.match(error.message, /^postgres store: /);
+      assert.match(error.message, why);
       for (const piece of [secret, ...secret.split(" ").filter((p) => p.length >= 3)])
         assert.ok(!`${run.stderr}${run.stdout}`.includes(piece), `${piece} shown: ${run.stderr}`);
     }
