@@ -76,6 +76,23 @@ export class VirtualClock implements WorkerClock {
     await settle();
   }
 
+  /**
+   * Moves time forward by `duration` in one jump, as a process that was paused or a timer
+   * that fires late sees it, then wakes every timer due (together, in the order they were set) and lets the
+   * code under test run, until no timer is due.
+   */
+  async jump(duration: DurationInput): Promise<void> {
+    this.#now += toNanoseconds(duration, "jump duration");
+    await settle();
+    for (;;) {
+      const due = this.#sleepers.filter((s) => s.at <= this.#now);
+      if (due.length === 0) break;
+      this.#sleepers = this.#sleepers.filter((s) => s.at > this.#now);
+      for (const s of due) s.wake(true);
+      await settle();
+    }
+  }
+
   #earliest(): Sleeper | undefined {
     let best: Sleeper | undefined;
     for (const s of this.#sleepers) {
