@@ -1,12 +1,14 @@
-// Mutation testing of the clock and lease core (`npm run mutate`; not in CI: it takes about
-// an hour). Each test file is one "test" to Stryker's TAP runner, and per-test coverage runs
-// only the files that reach a mutant. The files chosen are the fast ones that judge the core:
-// fake clocks, simulated time, the memory and SQLite stores, and PostgreSQL's conformance for
-// its lease SQL (it starts its own server).
+// Mutation testing of the clock and lease core (`npm run mutate`; not in CI: it takes one to
+// two hours on 2 cores). Each test file is one "test" to Stryker's TAP runner, and per-test
+// coverage runs only the files that reach a mutant. The files chosen are the fast ones that
+// judge the core: fake clocks, simulated time, the memory and SQLite stores, and PostgreSQL's
+// conformance for its lease SQL (it starts its own server).
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {
   testRunner: "tap",
   tap: {
+    // In this order a mutant runs its covering files, stopping at the first that fails:
+    // the quick unit files first, the 3–12 s simulations and PostgreSQL's server last.
     testFiles: [
       "test/leases/records.test.ts",
       "test/leases/info.test.ts",
@@ -14,19 +16,19 @@ export default {
       "test/leases/hold.test.ts",
       "test/leases/wait.test.ts",
       "test/leases/election.test.ts",
-      "test/leases/leases.property.test.ts",
-      "test/conformance/memory.test.ts",
-      "test/conformance/sqlite.test.ts",
-      "test/conformance/postgres.test.ts",
-      "test/stores/sqlite-leases.test.ts",
       "test/core/record.test.ts",
       "test/core/updater.test.ts",
       "test/core/reader.test.ts",
-      "test/core/updaters.property.test.ts",
       "test/core/errors.test.ts",
-      "test/worker/worker.test.ts",
-      "test/worker/operators.test.ts",
       "test/worker/settings.test.ts",
+      "test/worker/operators.test.ts",
+      "test/worker/worker.test.ts",
+      "test/stores/sqlite-leases.test.ts",
+      "test/conformance/memory.test.ts",
+      "test/conformance/sqlite.test.ts",
+      "test/leases/leases.property.test.ts",
+      "test/conformance/postgres.test.ts",
+      "test/core/updaters.property.test.ts",
     ],
     nodeArgs: ["--import", "tsx", "--test-reporter=tap"],
     forceBail: true,
