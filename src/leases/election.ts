@@ -89,6 +89,7 @@ export class Campaign implements AsyncIterable<ElectionState> {
     this.#retryDelay = toNanoseconds(options.retryDelay ?? 100, "retryDelay");
     if (this.#retryDelay <= 0n) throw new ConfigError("retryDelay", "retryDelay must be > 0");
     const outer = options.signal;
+    // Stryker disable next-line OptionalChaining: onAbort runs only where there is an `outer` (aborted, or its listener)
     const onAbort = () => this.#stop.abort(outer?.reason);
     if (outer?.aborted) onAbort();
     else outer?.addEventListener("abort", onAbort, { once: true });

@@ -30,6 +30,7 @@ export async function waitUntilFree(
   const { clock, pollInterval } = options;
   const stop = new AbortController();
   const outer = options.signal;
+  // Stryker disable next-line OptionalChaining: onAbort runs only where there is an `outer` (aborted, or its listener)
   const onAbort = () => stop.abort(outer?.reason);
   if (outer?.aborted) onAbort();
   else outer?.addEventListener("abort", onAbort, { once: true });
@@ -58,7 +59,9 @@ export async function waitUntilFree(
       let wait = lease.pins.length > 0 ? pollInterval * 40n : lease.expiry - time;
       // Both pushes alive: the lease's release and the clock reaching the expiry wake it.
       const pushed = sources.every((source) => source?.live);
+      // Stryker disable next-line EqualityOperator: at wait == pollInterval, ">=" sets the value wait already has
       if (!pushed && wait > pollInterval) wait = pollInterval;
+      // Stryker disable next-line EqualityOperator: at wait == MIN_SLEEP, "<=" sets the value wait already has
       if (wait < MIN_SLEEP) wait = MIN_SLEEP;
       const timer = new AbortController();
       const woken = wakeup.next(timer.signal);

@@ -1,9 +1,12 @@
 /**
  * waitUntilFree on its own, on a fake clock: how long it sleeps between reads (until the
  * expiry where the store pushes, no longer than the poll interval where it does not, a
- * pinned lease's long poll, the shortest sleep), whom it reports, and how it stops.
+ * pinned lease's long poll, the shortest sleep), whom it reports, and how it stops; that a
+ * push which ends makes it poll, that a notice given while it reads is not lost, and that it
+ * leaves no listener on the caller's signal.
  */
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { describe, test } from "node:test";
 import type { LeaseInfo } from "../../src/leases/info.js";
 import { Leases } from "../../src/leases/leases.js";
@@ -172,5 +175,119 @@ describe("waitUntilFree", () => {
       start(store, new FakeClock()).done,
       /^Error: the plain store keeps no leases$/,
     );
+  });
+});
+
+describe("waitUntilFree: pushes, notices and listeners", () => {
+  test("without pushes, an expiry sooner than the poll interval is slept on, not the whole interval", async () => {
+    const { leases, updater, withPushes } = await setup();
+    await leases.claim("job", "a", "7s");
+    await updater.advance(7_000_000_000n - 100_000_000n); // 100 ms left
+    const clock = new RecordingClock();
+    const { done } = start(withPushes(false, false), clock);
+    await settle();
+    assert.deepEqual(clock.sleeps, [100_000_000n]);
+    await updater.advance(100_000_000n);
+    await clock.advance(100_000_000n);
+    assert.equal((await done)?.free, true);
+  });
+
+  test("onChange is optional", async () => {
+    const { leases, withPushes } = await setup();
+    const held = await leases.claim("job", "a", "7s");
+    const clock = new RecordingClock();
+    const done = waitUntilFree(withPushes(true, true), "job", {
+      clock,
+      pollInterval: POLL,
+      signal: undefined,
+    });
+    await settle();
+    assert.deepEqual(clock.sleeps, [7_000_000_000n], "it read the held lease and slept");
+    await held.release();
+    assert.equal((await done)?.holder, "");
+  });
+
+  for (const how of ["ends", "fails"] as const) {
+    test(`a lease push that ${how} makes it read every poll interval`, async () => {
+      const { leases, store } = await setup();
+      const held = await leases.claim("job", "a", "7s");
+      // The clock's push stays live; the lease's push stops at once.
+      const view = {
+        kind: store.kind,
+        leases: {
+          readLease: store.leases.readLease.bind(store.leases),
+          watchLeases: (): AsyncIterable<void> => ({
+            [Symbol.asyncIterator]: () => ({
+              next: async (): Promise<IteratorResult<void>> => {
+                if (how === "fails") throw new Error("the change stream broke");
+                return { done: true, value: undefined };
+              },
+            }),
+          }),
+        },
+        watch: store.watch.bind(store),
+      } as unknown as ClockStore;
+      const clock = new RecordingClock();
+      const { done } = start(view, clock);
+      await settle();
+      assert.equal(clock.sleeps.at(-1), POLL, `sleeps ${clock.sleeps}`);
+      const before = clock.sleeps.length;
+      await clock.advance(POLL);
+      assert.deepEqual(clock.sleeps.slice(before), [POLL], "read again after the interval");
+      await held.release();
+      await clock.advance(POLL);
+      assert.equal((await done)?.holder, "");
+    });
+  }
+
+  test("a change pushed while it reads wakes it at once for another read", async () => {
+    const { leases, store } = await setup();
+    const held = await leases.claim("job", "a", "7s");
+    let reads = 0;
+    const view = {
+      kind: store.kind,
+      leases: {
+        async readLease(name: string, signal?: AbortSignal) {
+          const snap = await store.leases.readLease(name, signal);
+          // The first read returns before the holder's renewal, which is pushed meanwhile.
+          if (reads++ === 0) {
+            await held.extend("9s");
+            await settle();
+          }
+          return snap;
+        },
+        watchLeases: store.leases.watchLeases.bind(store.leases),
+      },
+      watch: store.watch.bind(store),
+    } as unknown as ClockStore;
+    const clock = new RecordingClock();
+    const { done, changes } = start(view, clock);
+    await settle(); // the first read, which itself settles before it returns
+    await settle();
+    assert.equal(reads, 2, "read again without any timer");
+    assert.deepEqual(clock.sleeps, [7_000_000_000n, 9_000_000_000n]);
+    assert.equal(changes.length, 1, "the same holder and token: reported once");
+    await held.release();
+    assert.equal((await done)?.holder, "");
+  });
+
+  test("it leaves no listener on the caller's signal: once free, once aborted", async () => {
+    const { leases, withPushes } = await setup();
+    const held = await leases.claim("job", "a", "7s");
+    const clock = new RecordingClock();
+    const outer = new AbortController();
+    const first = start(withPushes(true, true), clock, outer.signal);
+    await settle();
+    assert.equal(getEventListeners(outer.signal, "abort").length, 1, "it listens while it waits");
+    await held.release();
+    await first.done;
+    assert.equal(getEventListeners(outer.signal, "abort").length, 0, "gone once the lease is free");
+    await leases.claim("job", "b", "7s");
+    const second = start(withPushes(true, true), clock, outer.signal);
+    await settle();
+    assert.equal(getEventListeners(outer.signal, "abort").length, 1);
+    outer.abort(new Error("enough"));
+    assert.equal(getEventListeners(outer.signal, "abort").length, 0, "gone as the signal fires");
+    await assert.rejects(second.done, /enough/);
   });
 });
