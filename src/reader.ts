@@ -70,6 +70,7 @@ export class Reader {
     // store's subscription, which would otherwise wait for the next change to notice.
     const outer = options.signal;
     const stop = new AbortController();
+    // Stryker disable next-line OptionalChaining: onAbort runs only when `outer` is set (its abort, or already aborted)
     const onAbort = () => stop.abort(outer?.reason);
     if (outer?.aborted) onAbort();
     else outer?.addEventListener("abort", onAbort, { once: true });
@@ -86,6 +87,7 @@ export class Reader {
       pending?.catch(() => {});
       let last = await this.now(signal);
       yield last;
+      // Stryker disable next-line LogicalOperator: `pending` is set exactly when `source` is (next() throwing at once leaves the try)
       if (source && pending) {
         while (!signal.aborted) {
           const next = await pending;

@@ -266,6 +266,7 @@ export class UpdaterWorker {
 
   /** Follows the store's pushed changes; `failed` turns true if the watch breaks. */
   #follow(signal: AbortSignal): { failed: boolean } {
+    // Stryker disable next-line ObjectLiteral: `failed` undefined reads as false, the only way it is read
     const state = { failed: false };
     const watch = this.#store.watch;
     if (!watch) return state;
@@ -296,6 +297,7 @@ export class UpdaterWorker {
       if (err instanceof MaxStepChangedError) {
         this.#set({ maxStepChanges: this.#status.maxStepChanges + 1 });
         this.#fitTo(updater.maxStep);
+        // Stryker disable next-line StringLiteral: callers only test for "won" and "lost"
         return "changed";
       }
       if (!(err instanceof OutOfSyncUpdateError)) throw err;
@@ -346,6 +348,7 @@ export class UpdaterWorker {
     return capped / 2n + BigInt(Math.floor(Number(capped / 2n) * this.#random()));
   }
 
+  // Stryker disable next-line BlockStatement: the worker's updaters have no onClose and are never used again once dropped
   async #dropUpdater(): Promise<void> {
     const updater = this.#updater;
     this.#updater = undefined;

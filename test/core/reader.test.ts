@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { describe, test } from "node:test";
+import { MAX_TIMER_MS } from "../../src/duration.js";
 import { type ClockStore, ClosedError, ConfigError, MemoryStore, Reader } from "../../src/index.js";
 import { memoryCell } from "../../src/stores/memory/index.js";
 
@@ -189,5 +191,123 @@ describe("Reader", () => {
     assert.equal(closes, 1);
     await assert.rejects(kept.now(), ClosedError);
     await assert.rejects(kept.watch().next(), ClosedError);
+  });
+});
+
+/** A store that pushes what `watch` gives, counting subscriptions; reads answer `time`. */
+function pushing(watch: (signal: AbortSignal) => AsyncIterable<bigint>, time = 1n) {
+  const store = {
+    kind: "test",
+    subscriptions: 0,
+    read: async () => time,
+    ensure: async () => time,
+    compareAndSwap: async () => false,
+    watch: (signal: AbortSignal) => {
+      store.subscriptions++;
+      return watch(signal);
+    },
+    close: async () => {},
+  };
+  return store;
+}
+
+describe("Reader: the floor, options and endings", () => {
+  test("now() never answers less than it answered before", async () => {
+    const name = `reader-floor-${process.pid}-${n++}`;
+    const store = new MemoryStore(name);
+    await store.ensure();
+    await store.compareAndSwap(0n, 10n);
+    const reader = new Reader(store);
+    assert.equal(await reader.now(), 10n);
+    memoryCell(name).value = 5n; // a restored backup
+    assert.equal(await reader.now(), 10n);
+    memoryCell(name).value = 12n;
+    assert.equal(await reader.now(), 12n);
+  });
+
+  test("a missing store is a ConfigError naming the store", () => {
+    assert.throws(
+      () => new Reader(undefined as never),
+      (e) =>
+        e instanceof ConfigError &&
+        e.field === "store" &&
+        /missing store: pass a ClockStore/.test(e.message),
+    );
+  });
+
+  test("a closed reader refuses, saying so, and subscribes to nothing", async () => {
+    const store = pushing(async function* () {
+      yield 2n;
+    });
+    const reader = new Reader(store);
+    await reader.close();
+    await assert.rejects(reader.now(), /^ClosedError: reader is closed$/);
+    await assert.rejects(reader.watch().next(), /^ClosedError: reader is closed$/);
+    assert.equal(store.subscriptions, 0);
+  });
+
+  test("close() without onClose", async () => {
+    const reader = new Reader(new MemoryStore());
+    await reader.close();
+    await reader.close();
+    await assert.rejects(reader.now(), ClosedError);
+  });
+
+  test("pollIntervalMs: the longest timer is allowed; a bad one is named in the message", async () => {
+    const { store } = pollOnly();
+    const watch = new Reader(store).watch({ pollIntervalMs: MAX_TIMER_MS });
+    assert.deepEqual(await watch.next(), { value: 0n, done: false });
+    await watch.return();
+    await assert.rejects(
+      new Reader(store).watch({ pollIntervalMs: 0 }).next(),
+      /invalid pollIntervalMs 0: use a number of ms > 0/,
+    );
+  });
+
+  test("a store's watch that ends ends the reader's watch", async () => {
+    const store = pushing(async function* () {
+      yield 2n;
+      yield 3n;
+    });
+    const seen: bigint[] = [];
+    for await (const time of new Reader(store).watch()) seen.push(time);
+    assert.deepEqual(seen, [1n, 2n, 3n]);
+  });
+
+  test("the caller's signal is left without a listener: on abort, and when the loop is left", async () => {
+    const { store } = pollOnly();
+    const ac = new AbortController();
+    const watch = new Reader(store).watch({ signal: ac.signal, pollIntervalMs: 60_000 });
+    assert.deepEqual(await watch.next(), { value: 0n, done: false });
+    assert.equal(getEventListeners(ac.signal, "abort").length, 1);
+    const next = watch.next();
+    ac.abort();
+    assert.equal(getEventListeners(ac.signal, "abort").length, 0, "removed as it fired");
+    assert.deepEqual(await next, { value: undefined, done: true });
+    const ac2 = new AbortController();
+    for await (const time of new Reader(store).watch({ signal: ac2.signal })) {
+      assert.equal(time, 0n);
+      break;
+    }
+    assert.equal(getEventListeners(ac2.signal, "abort").length, 0);
+  });
+
+  test("a store iterator without return(), or whose next() throws at once", async () => {
+    const plain = pushing(() => ({
+      [Symbol.asyncIterator]: () => ({ next: async () => ({ value: 2n, done: false }) }),
+    }));
+    for await (const time of new Reader(plain).watch()) {
+      assert.equal(time, 1n);
+      break;
+    }
+    const broken = pushing(() => ({
+      [Symbol.asyncIterator]: () => ({
+        next: () => {
+          throw new Error("cannot subscribe");
+        },
+        return: async () => ({ value: undefined, done: true as const }),
+      }),
+    }));
+    await assert.rejects(new Reader(broken).watch().next(), /^Error: cannot subscribe$/);
   });
 });

@@ -6,9 +6,11 @@ import {
   type ClockStore,
   ClosedError,
   ConcurrentUseError,
+  ConfigError,
   INT64_MAX,
   InvalidDurationError,
   InvalidUpdaterError,
+  MaxStepChangedError,
   MemoryStore,
   OutOfSyncUpdateError,
   StoreError,
@@ -250,5 +252,188 @@ describe("closing", () => {
       close: async () => {},
     };
     await assert.rejects(Updater.create(broken), /broken store: ensure failed: refused/);
+  });
+});
+
+describe("what the errors name", () => {
+  test("each refusal and each missing record names the operation", async () => {
+    const { store, gate } = gated();
+    const u = await Updater.create(store);
+    gate.shut();
+    const first = u.advance(1n);
+    await assert.rejects(u.advance(1n), /^ConcurrentUseError: advance: another call/);
+    await assert.rejects(u.refresh(), /^ConcurrentUseError: refresh: another call/);
+    gate.open();
+    await first;
+    await u.close();
+    await assert.rejects(u.advance(1n), /^ClosedError: updater is closed$/);
+  });
+
+  test("a refresh in flight refuses an overlapping advance", async () => {
+    const store = fresh();
+    const u = await Updater.create(store);
+    let release = () => {};
+    const read = store.read.bind(store);
+    store.read = async (signal) => {
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return read(signal);
+    };
+    const refreshing = u.refresh();
+    await assert.rejects(u.advance(1n), ConcurrentUseError);
+    release();
+    assert.equal(await refreshing, 0n);
+    assert.equal(u.valid, true);
+  });
+
+  for (const operation of ["create", "resume", "advance", "refresh"] as const) {
+    test(`a record found missing by ${operation} says so`, async () => {
+      const name = `updater-missing-${operation}-${process.pid}`;
+      const cell = memoryCell(name);
+      const store = new MemoryStore(name);
+      let u: Updater | undefined;
+      if (operation !== "resume") {
+        u = await Updater.create(store);
+        cell.value = undefined;
+      }
+      const pending =
+        operation === "create"
+          ? Updater.create(store)
+          : operation === "resume"
+            ? Updater.resume(store)
+            : operation === "advance"
+              ? (u as Updater).advance(1n)
+              : (u as Updater).refresh();
+      await assert.rejects(pending, (err: unknown) => {
+        const cause = err instanceof InvalidUpdaterError ? err.cause : err;
+        assert.ok(cause instanceof ClockRecordMissingError, String(err));
+        assert.match(cause.message, new RegExp(`^memory store: ${operation} failed: the clock`));
+        return true;
+      });
+    });
+  }
+
+  test("a store that keeps no leases, whose read finds no record after ensure: create says so", async () => {
+    const store = fresh();
+    Object.assign(store, { read: async () => undefined });
+    await assert.rejects(Updater.create(store), /: create failed: the clock record is gone/);
+  });
+
+  test("an advance past int64 names the advance duration", async () => {
+    const store = fresh();
+    await store.inner.ensure();
+    await store.inner.compareAndSwap(0n, INT64_MAX);
+    const u = await Updater.create(store);
+    await assert.rejects(u.advance(1n), (err: unknown) => {
+      assert.ok(err instanceof InvalidDurationError);
+      assert.equal(err.field, "advance duration");
+      return true;
+    });
+  });
+});
+
+describe("options", () => {
+  test("a missing store is a ConfigError naming the store", async () => {
+    for (const make of [Updater.create, Updater.resume]) {
+      await assert.rejects(make(undefined as never), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.field, "store");
+        assert.match(err.message, /missing store: pass a ClockStore/);
+        return true;
+      });
+    }
+  });
+
+  test("maxStep must be a duration > 0", async () => {
+    const store = new MemoryStore();
+    await assert.rejects(Updater.create(store, { maxStep: 0 }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.field, "maxStep");
+      assert.match(err.message, /maxStep must be > 0/);
+      return true;
+    });
+    await assert.rejects(Updater.create(store, { maxStep: "soon" }), (err: unknown) => {
+      assert.ok(err instanceof InvalidDurationError);
+      assert.equal(err.field, "maxStep");
+      return true;
+    });
+    const u = await Updater.create(store, { maxStep: 1n });
+    assert.equal(u.maxStep, 1n, "1 ns is a maxStep");
+  });
+});
+
+/** A memory store whose readClock can hide the stored maxStep, and that counts ensureMaxStep. */
+function hiding(name: string) {
+  const store = new MemoryStore(name);
+  const leases = store.leases;
+  const readClock = leases.readClock.bind(leases);
+  const ensureMaxStep = leases.ensureMaxStep.bind(leases);
+  const state = { hide: false, ensures: 0 };
+  leases.readClock = async (signal) => {
+    const view = await readClock(signal);
+    return state.hide ? { ...view, maxStep: undefined } : view;
+  };
+  leases.ensureMaxStep = (value, signal) => {
+    state.ensures++;
+    return ensureMaxStep(value, signal);
+  };
+  return { store, state, cell: memoryCell(name) };
+}
+
+describe("the cluster's maxStep in the view", () => {
+  test("a missing record stores no maxStep; a stored one is not stored again", async () => {
+    const { store, state, cell } = hiding(`updater-view-${process.pid}`);
+    await assert.rejects(Updater.resume(store), ClockRecordMissingError);
+    assert.equal(state.ensures, 0);
+    assert.equal(cell.maxStep, undefined, "no maxStep without a clock");
+    cell.value = 5n;
+    cell.maxStep = 2n;
+    const u = await Updater.resume(store, { maxStep: 3n });
+    assert.equal(u.maxStep, 2n);
+    assert.equal(state.ensures, 0);
+    cell.maxStep = undefined;
+    assert.equal((await Updater.resume(store, { maxStep: 3n })).maxStep, 3n);
+    assert.equal(state.ensures, 1);
+  });
+
+  test("read without a maxStep, an advance is a plain compare-and-swap", async () => {
+    const { store, state } = hiding(`updater-plain-${process.pid}`);
+    state.hide = true;
+    const u = await Updater.create(store);
+    assert.equal(u.maxStep, undefined);
+    store.leases.advanceClock = async () => assert.fail("advanceClock without a maxStep");
+    assert.equal(await u.advance(5n), 5n);
+  });
+
+  test("a refused step is a MaxStepChangedError only when a maxStep was read both times", async () => {
+    // Read without one, then with one: the time did not move, yet no maxStep changed.
+    const a = hiding(`updater-refused-a-${process.pid}`);
+    a.state.hide = true;
+    const ua = await Updater.create(a.store);
+    a.state.hide = false;
+    a.store.compareAndSwap = async () => false;
+    await assert.rejects(ua.advance(1n), (err: unknown) => {
+      assert.ok(err instanceof OutOfSyncUpdateError, String(err));
+      assert.ok(!(err instanceof MaxStepChangedError), String(err));
+      return true;
+    });
+    assert.equal(ua.maxStep, 1_500_000_000n);
+    // Read with one, then without: the same.
+    const b = hiding(`updater-refused-b-${process.pid}`);
+    const ub = await Updater.create(b.store);
+    assert.equal(ub.maxStep, 1_500_000_000n);
+    b.state.hide = true;
+    b.cell.maxStep = 1n; // the step is refused for it, then it is hidden
+    await assert.rejects(ub.advance(1n), (err: unknown) => {
+      assert.ok(err instanceof OutOfSyncUpdateError, String(err));
+      assert.ok(!(err instanceof MaxStepChangedError), String(err));
+      return true;
+    });
+    // Read both times: the changed maxStep is named.
+    b.state.hide = false;
+    const uc = await Updater.resume(b.store);
+    b.cell.maxStep = 2n;
+    await assert.rejects(uc.advance(1n), MaxStepChangedError);
   });
 });

@@ -1,8 +1,21 @@
 // The worker's rules, driven by a fake monotonic clock (Juju's worker cases, and ours).
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { describe, test } from "node:test";
-import { ConfigError, InvalidDurationError, MemoryStore, Updater } from "../../src/index.js";
-import { startUpdater, type WorkerRole } from "../../src/worker.js";
+import {
+  ConfigError,
+  InvalidDurationError,
+  MemoryStore,
+  StoreError,
+  Updater,
+} from "../../src/index.js";
+import { memoryCell } from "../../src/stores/memory/index.js";
+import {
+  startUpdater,
+  type UpdaterWorker,
+  type WorkerRole,
+  type WorkerStatus,
+} from "../../src/worker.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
 import { FaultyStore } from "../helpers/faulty-store.js";
 
@@ -157,6 +170,7 @@ describe("worker (no catch-up, takeover)", () => {
       assert.equal(worker.snapshot().conflicts, 1);
       assert.equal(worker.snapshot().role, "standby");
       const workerCalls = store.swaps.length;
+      const reads = store.calls.read;
       // The other keeps the clock moving: the stand-by never swaps.
       for (let i = 0; i < 5; i++) {
         await clock.advance(1000);
@@ -164,6 +178,8 @@ describe("worker (no catch-up, takeover)", () => {
         await settle();
       }
       assert.equal(store.swaps.length, workerCalls);
+      // Pushed, it reads nothing while the time moves; polled, it reads every second.
+      assert.equal(store.calls.read - reads, push ? 0 : 5);
       // The other stops at 7s. Pushed, the stand-by saw 6.3s at once; polled, at its 8s poll.
       const seenAt = clock.now() + (push ? 0n : S);
       await clock.advance(seenAt - clock.now());
@@ -249,5 +265,374 @@ describe("worker (no catch-up, takeover)", () => {
     await worker.stop();
     await seen;
     assert.deepEqual(roles, ["starting", "active", "standby", "active", "stopped"]);
+  });
+});
+
+/** A fake clock that keeps the signals the worker waits on: its own stop signal. */
+class SpyClock extends FakeClock {
+  readonly signals = new Set<AbortSignal>();
+  override sleep(ns: bigint, signal: AbortSignal): Promise<boolean> {
+    this.signals.add(signal);
+    return super.sleep(ns, signal);
+  }
+  /** The worker's stop signal (the only one it passes to the clock). */
+  get signal(): AbortSignal {
+    assert.equal(this.signals.size, 1);
+    return [...this.signals][0] as AbortSignal;
+  }
+}
+
+const abortListeners = (signal: AbortSignal) => getEventListeners(signal, "abort").length;
+
+/** Starts a worker on a FaultyStore, lets it win its first step (1 s), then loses a race. */
+async function inStandBy(store: FaultyStore, inner: MemoryStore, clock = new FakeClock()) {
+  const worker = startUpdater(store, { clock, random: () => 0 });
+  await settle();
+  await clock.advance(1000); // worker: 1s
+  const other = await Updater.create(inner);
+  await other.advance("300ms"); // 1.3s: the worker's next step loses
+  await clock.advance(1000);
+  assert.equal(worker.snapshot().role, "standby");
+  assert.equal(worker.snapshot().time, 1300n * MS);
+  return { worker, other, clock };
+}
+
+describe("worker: signals, listeners, disposal", () => {
+  test("a missing store is a ConfigError that says what to pass", () => {
+    assert.throws(
+      () => startUpdater(undefined as never),
+      (e) => e instanceof ConfigError && /missing store: pass a ClockStore/.test(e.message),
+    );
+  });
+
+  test("a signal aborted before the start: stopped at once, the store never called", async () => {
+    const clock = new FakeClock();
+    const store = new FaultyStore(new MemoryStore());
+    const ac = new AbortController();
+    ac.abort();
+    const worker = startUpdater(store, { clock, signal: ac.signal });
+    await settle();
+    assert.equal(worker.snapshot().role, "stopped");
+    assert.deepEqual(store.calls, { read: 0, ensure: 0, compareAndSwap: 0 });
+    assert.equal(abortListeners(ac.signal), 0);
+  });
+
+  test("aborting the caller's signal stops the worker and leaves no listener on it", async () => {
+    const clock = new FakeClock();
+    const store = new FaultyStore(new MemoryStore());
+    const ac = new AbortController();
+    const worker = startUpdater(store, { clock, signal: ac.signal });
+    await settle();
+    await clock.advance(1000);
+    assert.equal(worker.snapshot().role, "active");
+    assert.equal(abortListeners(ac.signal), 1);
+    ac.abort();
+    assert.equal(abortListeners(ac.signal), 0, "the listener was removed as it fired");
+    await settle();
+    assert.equal(worker.snapshot().role, "stopped");
+    await clock.advance(5000);
+    assert.equal(store.steps.length, 1, "no step after the abort");
+  });
+
+  test("stop() removes the worker's listener from the caller's signal", async () => {
+    const ac = new AbortController();
+    const worker = startUpdater(new MemoryStore(), { clock: new FakeClock(), signal: ac.signal });
+    await settle();
+    assert.equal(abortListeners(ac.signal), 1);
+    await worker.stop();
+    assert.equal(abortListeners(ac.signal), 0);
+  });
+
+  test("`await using` stops the worker", async () => {
+    const clock = new FakeClock();
+    let seen: UpdaterWorker | undefined;
+    {
+      await using worker = startUpdater(new MemoryStore(), { clock });
+      seen = worker;
+      await settle();
+      assert.equal(worker.snapshot().role, "starting");
+    }
+    assert.equal(seen.snapshot().role, "stopped");
+  });
+
+  test("a store call cut short by stop() is no error", async () => {
+    const clock = new FakeClock();
+    const store = new FaultyStore(new MemoryStore());
+    // ensure answers only by failing once the worker's signal aborts.
+    store.ensure = (signal?: AbortSignal) =>
+      new Promise((_, reject) => {
+        signal?.addEventListener("abort", () => reject(new Error("aborted by the caller")));
+      });
+    const worker = startUpdater(store, { clock });
+    const roles: WorkerRole[] = [];
+    const seen = (async () => {
+      for await (const s of worker.events()) roles.push(s.role);
+    })();
+    await settle();
+    await worker.stop();
+    await seen;
+    assert.equal(worker.snapshot().errors, 0);
+    assert.equal(worker.snapshot().lastError, undefined);
+    assert.deepEqual(roles, ["starting", "stopped"]);
+  });
+
+  test("stand-by turns leave no listener on the worker's signal; stopping one ends its watch at once", async () => {
+    const clock = new SpyClock();
+    const inner = new MemoryStore();
+    const store = new FaultyStore(inner);
+    const watches: AbortSignal[] = [];
+    const watch = store.watch as NonNullable<typeof store.watch>;
+    store.watch = (signal) => {
+      watches.push(signal);
+      return watch(signal);
+    };
+    const { worker } = await inStandBy(store, inner, clock);
+    const signal = clock.signal;
+    assert.equal(abortListeners(signal), 2, "its sleep and its watch");
+    await clock.advance(2000); // nobody advanced: it takes over
+    assert.equal(worker.snapshot().takeovers, 1);
+    assert.equal(worker.snapshot().role, "active");
+    assert.equal(watches.length, 1);
+    assert.equal(watches[0]?.aborted, true, "the watch ended with the turn");
+    assert.equal(abortListeners(signal), 1, "only its sleep");
+    // Lose again, and stop while standing by.
+    const other = await Updater.resume(inner);
+    await other.advance(1n);
+    await clock.advance(1000);
+    assert.equal(worker.snapshot().role, "standby");
+    assert.equal(watches.length, 2);
+    const stopped = worker.stop();
+    assert.equal(watches[1]?.aborted, true, "the watch ends as the worker is stopped");
+    assert.equal(abortListeners(signal), 0);
+    await stopped;
+    assert.equal(worker.snapshot().role, "stopped");
+  });
+});
+
+describe("worker: errors, backoff, rebuilding", () => {
+  test("a retryable error is reported as retryable; the retry waits half the delay plus jitter", async () => {
+    const clock = new FakeClock();
+    const store = new FaultyStore(new MemoryStore());
+    store.failNext("ensure", "before");
+    const worker = startUpdater(store, { clock, random: () => 0.5 });
+    await settle();
+    const s = worker.snapshot();
+    assert.equal(s.role, "error");
+    assert.equal(s.lastErrorName, "StoreError");
+    assert.equal(s.lastErrorRetryable, true);
+    // retryDelay 1 s: 500 ms, plus 0.5 of the other 500 ms.
+    await clock.advance(749);
+    assert.equal(store.calls.ensure, 1);
+    await clock.advance(1);
+    assert.equal(store.calls.ensure, 2);
+    assert.equal(worker.snapshot().role, "starting");
+    await worker.stop();
+  });
+
+  test("a fatal error is reported as not retryable", async () => {
+    const clock = new FakeClock();
+    const store = new FaultyStore(new MemoryStore());
+    store.ensure = async () => {
+      throw new StoreError("memory", "ensure", "permission denied", { retryable: false });
+    };
+    const worker = startUpdater(store, { clock });
+    await settle();
+    assert.equal(worker.snapshot().lastErrorRetryable, false);
+    assert.equal(worker.snapshot().role, "stopped");
+  });
+
+  test("the first worker stores its own maxStep with the new clock", async () => {
+    const clock = new FakeClock();
+    const name = `worker-maxstep-${process.pid}`;
+    const worker = startUpdater(new MemoryStore(name), { clock, interval: "2s" });
+    await settle();
+    assert.equal(memoryCell(name).maxStep, 3n * S);
+    assert.equal(worker.snapshot().clusterMaxStep, 3n * S);
+    await clock.advance(2000);
+    assert.equal(worker.failure, undefined);
+    assert.equal(worker.snapshot().role, "active");
+    await worker.stop();
+  });
+
+  test("a worker that saw the epoch and lost the record resumes (never re-creates), naming what it saw", async () => {
+    const clock = new FakeClock();
+    const name = `worker-epoch-${process.pid}`;
+    const cell = memoryCell(name);
+    const worker = startUpdater(new MemoryStore(name), { clock, random: () => 0 });
+    await settle();
+    assert.equal(worker.snapshot().time, 0n);
+    cell.value = undefined; // deleted before the first step
+    await clock.advance(1000); // the step finds no record
+    assert.equal(worker.snapshot().role, "error");
+    await clock.advance(500); // rebuilt: resume, as it has seen a time (0)
+    const s = worker.snapshot();
+    assert.equal(s.lastErrorName, "ClockRecordMissingError");
+    assert.match(
+      s.lastError ?? "",
+      /resume failed: the clock record is gone \(the last time seen was 0 ns\)/,
+    );
+    assert.equal(cell.value, undefined);
+    await worker.stop();
+  });
+
+  test("a resumed worker stores its own maxStep where the cluster's was deleted", async () => {
+    const clock = new FakeClock();
+    const name = `worker-resume-maxstep-${process.pid}`;
+    const cell = memoryCell(name);
+    const store = new MemoryStore(name);
+    const worker = startUpdater(store, { clock, random: () => 0, interval: "2s" });
+    await settle();
+    await clock.advance(2000);
+    assert.equal(worker.snapshot().role, "active");
+    const realAdvance = store.leases.advanceClock.bind(store.leases);
+    store.leases.advanceClock = async () => {
+      throw new StoreError("memory", "advanceClock", "connection reset");
+    };
+    await clock.advance(2000); // the step fails: rebuild after 1 s
+    assert.equal(worker.snapshot().role, "error");
+    store.leases.advanceClock = realAdvance;
+    cell.maxStep = undefined;
+    await clock.advance(1000);
+    assert.equal(worker.snapshot().role, "starting");
+    assert.equal(cell.maxStep, 3n * S, "its own, not the default 1.5 s");
+    assert.equal(worker.failure, undefined);
+    await worker.stop();
+  });
+
+  test("a polled stand-by that finds the record gone reports it with the time it saw", async () => {
+    const inner = new MemoryStore(`worker-gone-${process.pid}`);
+    const store = new FaultyStore(inner, { push: false });
+    const { worker, clock } = await inStandBy(store, inner);
+    memoryCell(`worker-gone-${process.pid}`).value = undefined;
+    await clock.advance(1000); // its next poll
+    const s = worker.snapshot();
+    assert.equal(s.role, "error");
+    assert.equal(s.recordMissing, 1);
+    assert.match(
+      s.lastError ?? "",
+      /read failed: the clock record is gone \(the last time seen was 1300000000 ns\)/,
+    );
+    await worker.stop();
+  });
+});
+
+/** A FaultyStore on `inner` whose watch is `watch` instead of the inner store's. */
+function withWatch(inner: MemoryStore, watch: (signal: AbortSignal) => AsyncIterable<bigint>) {
+  const store = new FaultyStore(inner);
+  store.watch = watch;
+  return store;
+}
+
+describe("worker: a stand-by's watch", () => {
+  test("a watch that breaks: the error is reported and the stand-by polls instead", async () => {
+    const inner = new MemoryStore();
+    const store = withWatch(inner, async function* () {
+      yield* [];
+      throw new Error("subscription lost");
+    });
+    const { worker, other, clock } = await inStandBy(store, inner);
+    assert.equal(worker.snapshot().lastError, "watch failed, reading instead: subscription lost");
+    // The other steps every second. The stand-by waits for a push until takeoverAfter after
+    // it saw 1.3 s, reads then, and from then on polls every second, seeing each step.
+    const reads: number[] = [];
+    const times: Array<bigint | undefined> = [];
+    for (let i = 0; i < 5; i++) {
+      await other.advance(S);
+      const before = store.calls.read;
+      await clock.advance(1000);
+      reads.push(store.calls.read - before);
+      times.push(worker.snapshot().time);
+    }
+    assert.deepEqual(reads, [0, 1, 1, 1, 1]);
+    assert.deepEqual(times, [1300n * MS, 3300n * MS, 4300n * MS, 5300n * MS, 6300n * MS]);
+    assert.equal(worker.snapshot().role, "standby");
+    await worker.stop();
+  });
+
+  test("a watch that misses a change: the confirming read sees it, and the stand-by waits again", async () => {
+    const inner = new MemoryStore();
+    // Pushes nothing, and fails once the turn ends, as a cancelled subscription may.
+    const store = withWatch(inner, (signal) => ({
+      async *[Symbol.asyncIterator]() {
+        await new Promise((_, reject) => {
+          signal.addEventListener("abort", () => reject(new Error("subscription cancelled")));
+        });
+      },
+    }));
+    const { worker, other, clock } = await inStandBy(store, inner);
+    await clock.advance(1000);
+    await other.advance("500ms"); // 1.8s, unseen
+    const swaps = store.swaps.length;
+    await clock.advance(1000); // takeoverAfter since 1.3s was seen: its read finds 1.8s
+    assert.equal(store.swaps.length, swaps, "no takeover on a time that moved");
+    assert.equal(worker.snapshot().time, 1800n * MS);
+    assert.equal(worker.snapshot().role, "standby");
+    await clock.advance(1999);
+    assert.equal(store.swaps.length, swaps);
+    await clock.advance(1); // 1.8s has stood still for takeoverAfter
+    assert.equal(worker.snapshot().takeovers, 1);
+    assert.equal(worker.snapshot().role, "active");
+    assert.equal(worker.snapshot().lastError, undefined, "the cancelled watch is no error");
+    await worker.stop();
+  });
+
+  test("a regression seen by a stand-by is counted from the highest time it saw", async () => {
+    const inner = new MemoryStore();
+    const store = new FaultyStore(inner);
+    const { worker, other, clock } = await inStandBy(store, inner);
+    for (let i = 0; i < 3; i++) {
+      await other.advance(S);
+      await clock.advance(500);
+    }
+    assert.equal(worker.snapshot().time, 4300n * MS);
+    assert.equal(worker.snapshot().regressions, 0);
+    await inner.compareAndSwap(4300n * MS, 2n * S); // restored from a backup
+    await settle();
+    const s = worker.snapshot();
+    assert.equal(s.time, 2n * S);
+    assert.equal(s.regressions, 1);
+    assert.deepEqual(s.lastRegression, { from: 4300n * MS, to: 2n * S });
+    await worker.stop();
+  });
+
+  test("a takeover adds what elapsed since its confirming read, as the worker's clock tells it", async () => {
+    /** A clock on which each reading of the time takes 1 µs, once `ticking`. */
+    class SlowReadClock extends FakeClock {
+      ticking = false;
+      #extra = 0n;
+      override now(): bigint {
+        if (this.ticking) this.#extra += 1000n;
+        return super.now() + this.#extra;
+      }
+    }
+    const clock = new SlowReadClock();
+    const inner = new MemoryStore();
+    const store = new FaultyStore(inner);
+    const { worker } = await inStandBy(store, inner, clock);
+    clock.ticking = true;
+    await clock.advance(2000);
+    assert.equal(worker.snapshot().takeovers, 1);
+    const takeover = store.swaps.at(-1) as { old: bigint; next: bigint; won: boolean };
+    assert.ok(takeover.won);
+    assert.equal(takeover.old, 1300n * MS);
+    assert.equal(takeover.next - takeover.old, 1000n, "the 1 µs between the read and the step");
+    await worker.stop();
+  });
+
+  test("events() yields changes only: one status per step in steady state", async () => {
+    const { clock, worker } = await setup();
+    await clock.advance(1000);
+    const statuses: WorkerStatus[] = [];
+    const seen = (async () => {
+      for await (const s of worker.events()) statuses.push(s);
+    })();
+    for (let i = 0; i < 5; i++) await clock.advance(1000);
+    await worker.stop();
+    await seen;
+    assert.deepEqual(
+      statuses.map((s) => s.advances),
+      [1, 2, 3, 4, 5, 6, 6],
+    );
+    for (let i = 1; i < statuses.length; i++) assert.notDeepEqual(statuses[i], statuses[i - 1]);
   });
 });
