@@ -110,7 +110,16 @@ class Wakeup {
     }
     return new Promise<void>((resolve) => {
       this.#resolve = resolve;
-      signal.addEventListener("abort", () => resolve(), { once: true });
+      // Ended by the timer (or a stop): forget this resolver, so that the next notice is
+      // remembered as pending rather than spent on a promise nobody waits on.
+      signal.addEventListener(
+        "abort",
+        () => {
+          if (this.#resolve === resolve) this.#resolve = undefined;
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 }

@@ -290,4 +290,39 @@ describe("waitUntilFree: pushes, notices and listeners", () => {
     assert.equal(getEventListeners(outer.signal, "abort").length, 0, "gone as the signal fires");
     await assert.rejects(second.done, /enough/);
   });
+
+  test("a release pushed during the read after a timer's wake is not lost", async () => {
+    const store = new MemoryStore();
+    const updater = await Updater.create(store);
+    await updater.advance(1_000_000_000n);
+    const held = await new Leases(store).claim("job", "a", "7s");
+    let reads = 0;
+    const view = {
+      kind: store.kind,
+      leases: {
+        async readLease(name: string, signal?: AbortSignal) {
+          const snap = await store.leases.readLease(name, signal);
+          if (++reads === 2) {
+            await held.release(); // pushed while this read is still on its way back
+            await settle();
+          }
+          return snap;
+        },
+        watchLeases: store.leases.watchLeases.bind(store.leases),
+      },
+      watch: store.watch.bind(store),
+    } as unknown as ClockStore;
+    const clock = new FakeClock();
+    let free = false;
+    const done = waitUntilFree(view, "job", { clock, pollInterval: POLL }).then(() => {
+      free = true;
+    });
+    await settle();
+    await clock.advance(7_000); // the timer ends the first sleep; global time has not moved
+    await settle();
+    await settle();
+    assert.equal(reads, 3, "the release pushed during read 2 woke it for read 3");
+    assert.ok(free);
+    await done;
+  });
 });
