@@ -314,9 +314,11 @@ describe("waitUntilFree: pushes, notices and listeners", () => {
     } as unknown as ClockStore;
     const clock = new FakeClock();
     let free = false;
-    const done = waitUntilFree(view, "job", { clock, pollInterval: POLL }).then(() => {
-      free = true;
-    });
+    const done = waitUntilFree(view, "job", { clock, pollInterval: POLL, signal: undefined }).then(
+      () => {
+        free = true;
+      },
+    );
     await settle();
     await clock.advance(7_000); // the timer ends the first sleep; global time has not moved
     await settle();
