@@ -174,6 +174,7 @@ export async function acquire(
           });
       } else if (retry(err)) {
         const pause = retryPause(options.retryDelay, options.maxRetryDelay, failures++);
+        // Stryker disable next-line BooleanLiteral,OptionalChaining: sleep resolves false only once `signal` (so defined) aborted, and the loop's first line throws its reason then anyway
         if (!(await leases.clock.sleep(pause, signal ?? NEVER))) signal?.throwIfAborted();
       } else {
         throw err;
@@ -214,6 +215,7 @@ export async function keep(
       options.onRenewed?.(lease);
     } catch (err) {
       if (err instanceof LeaseLostError) return err;
+      // Stryker disable next-line ConditionalExpression: the loop's own test `!ended.aborted` ends it just as well (the pause computed is unused)
       if (ended.aborted) break;
       wait = retryPause(schedule.retryDelay, schedule.renewEvery / 2n, failures++);
     }
@@ -237,4 +239,5 @@ export function heldBy(err: LeaseHeldError): LeaseInfo {
 }
 
 const NEVER = new AbortController().signal;
+// Stryker disable next-line EqualityOperator: `<=` picks `a` when a === b, the same value
 const earliest = (a: bigint, b: bigint) => (a < b ? a : b);

@@ -113,6 +113,7 @@ export class Lease {
     this.#checkHeld(); // the deadline passed while the write was in flight
     this.#grant = grant;
     const deadline = deadlineOf(grant);
+    // Stryker disable next-line EqualityOperator: an equal deadline set again is the same, and #arm does nothing while its timer is armed (always, while held)
     if (deadline > this.#deadline) {
       this.#deadline = deadline;
       this.#arm();
@@ -151,7 +152,12 @@ export class Lease {
     const wait = this.#deadline - this.#owner.clock.now();
     // Unref'd: a lease left unreleased must not keep its process alive until the deadline.
     void this.#owner.clock
-      .sleep(wait > 0n ? wait : 0n, this.#controller.signal, { unref: true })
+      .sleep(
+        // Stryker disable next-line EqualityOperator: `>=` differs only at wait === 0n, which passes 0n either way
+        wait > 0n ? wait : 0n,
+        this.#controller.signal,
+        { unref: true },
+      )
       .then(this.#fired);
   }
 
@@ -170,6 +176,7 @@ export class Lease {
   }
 
   #stop(reason: LeaseLostError): void {
+    // Stryker disable next-line ConditionalExpression: abort() on an aborted controller does nothing (the first reason stays, no second event)
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 }

@@ -10,7 +10,8 @@ import {
   MemoryStore,
   StoreError,
 } from "../../src/index.js";
-import { acquire, holdSchedule, keep, usableTime } from "../../src/leases/hold.js";
+import { acquire, heldBy, holdSchedule, keep, usableTime } from "../../src/leases/hold.js";
+import type { LeaseInfo } from "../../src/leases/info.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
 
 const S = 1_000_000_000n;
@@ -200,8 +201,9 @@ describe("holdSchedule: its edges", () => {
 
   test("two renewals must fit before the stop: exactly two is enough; the message says how much would", () => {
     const usable = usableTime(10n * S, M);
-    const grace = 2n * S;
+    const grace = 2n * S + ((usable - 2n * S) % 2n); // what is left even: two halves fill it
     const half = (usable - grace) / 2n;
+    assert.equal(2n * half, usable - grace);
     assert.equal(holdSchedule({ duration: "10s", grace, renewEvery: half }, M).renewEvery, half);
     assert.throws(
       () =>
@@ -213,12 +215,15 @@ describe("holdSchedule: its edges", () => {
         }),
       refused(
         "--renew-every",
-        /can count on 8\.49\d*s \(less maxStep 1\.5s and clock drift\), and --grace 2s before that the holder stops; use --renew-every 3\.24\d*s or less, or a longer --ttl$/,
+        /can count on 8\.49\d*s \(less maxStep 1\.5s and clock drift\), and --grace 2(\.0+\d*)?s before that the holder stops; use --renew-every 3\.24\d*s or less, or a longer --ttl$/,
       ),
     );
     assert.throws(
       () => holdSchedule({ duration: "10s", renewEvery: "5s" }, M),
-      (e: unknown) => e instanceof ConfigError && !/before that the holder stops/.test(e.message),
+      refused(
+        "renewEvery",
+        /^renewEvery 5s leaves no time to renew twice: a claim of 10s can count on 8\.49\d*s \(less maxStep 1\.5s and clock drift\); use renewEvery 4\.24\d*s or less, or a longer duration$/,
+      ),
       "no grace: nothing said of it",
     );
   });
@@ -317,6 +322,207 @@ describe("acquire: what it retries", () => {
     await clock.run(10, 5);
     stop.abort(new Error("stopped"));
     await assert.rejects(waiting, /stopped/);
+    await store.close();
+  });
+});
+
+describe("acquire: its signal, its callbacks, a wait that fails", () => {
+  const options = { retryDelay: 10n * MS, maxRetryDelay: S };
+  test("the claim itself is given the signal: one hung in the store ends with its reason", async () => {
+    const { store, leases } = holder();
+    const given: Array<AbortSignal | undefined> = [];
+    store.leases.readLease = (_name, signal) => {
+      given.push(signal);
+      if (!signal) return Promise.reject(new Error("the claim was not given the signal"));
+      return new Promise((_resolve, reject) =>
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true }),
+      );
+    };
+    const stop = new AbortController();
+    const waiting = acquire(leases, "job", "a", 9n * S, {
+      ...options,
+      wait: true,
+      signal: stop.signal,
+    });
+    await settle();
+    stop.abort(new Error("stopped"));
+    await assert.rejects(waiting, /^Error: stopped$/);
+    assert.equal(given.length, 1, "one read, hung until the abort");
+    await store.close();
+  });
+
+  test("waiting needs no onWaiting: it claims once the holder releases", async () => {
+    const { clock, store, leases } = holder();
+    const first = await leases.claim("job", "a", "9s");
+    const waiting = acquire(leases, "job", "b", 9n * S, { ...options, wait: true });
+    await clock.run(50, 5);
+    await first.release();
+    await clock.run(300, 5);
+    assert.equal((await waiting).holder, "b");
+    await store.close();
+  });
+
+  test("onWaiting is told first of the holder the refused claim named, as a LeaseInfo", async () => {
+    const { clock, store, leases } = holder();
+    const first = await leases.claim("job", "a", "9s");
+    const seen: Array<LeaseInfo | undefined> = [];
+    const stop = new AbortController();
+    const waiting = acquire(leases, "job", "b", 9n * S, {
+      ...options,
+      wait: true,
+      signal: stop.signal,
+      onWaiting: (info) => seen.push(info),
+    });
+    await clock.run(20, 5);
+    assert.ok(seen.length > 0);
+    const { time, ...told } = seen[0] as LeaseInfo;
+    assert.equal(typeof time, "bigint", "the global time the claim was judged at");
+    assert.deepEqual(told, {
+      name: "job",
+      holder: "a",
+      token: first.token,
+      start: 0n,
+      expiry: first.expiry,
+      pins: [],
+      free: false,
+    });
+    stop.abort(new Error("stopped"));
+    await assert.rejects(waiting, /stopped/);
+    await store.close();
+  });
+
+  test("heldBy: the holder a LeaseHeldError names, held (not free), at the time it was judged", () => {
+    const err = new LeaseHeldError(
+      { name: "job", holder: "a", token: 3n, expiry: 20n * S, pinned: false },
+      12n * S,
+    );
+    const info = heldBy(err);
+    assert.deepEqual(info, {
+      name: "job",
+      holder: "a",
+      token: 3n,
+      start: 0n,
+      expiry: 20n * S,
+      pins: [],
+      time: 12n * S,
+      free: false,
+    });
+    assert.ok(Object.isFrozen(info));
+  });
+
+  /** `leases` whose waitUntilExpired fails once with `err`, then waits as it would. */
+  function failingWait(leases: Leases, err: Error) {
+    let calls = 0;
+    return {
+      get calls() {
+        return calls;
+      },
+      clock: leases.clock,
+      claim: leases.claim.bind(leases),
+      waitUntilExpired: (
+        name: string,
+        opts?: Parameters<Leases["waitUntilExpired"]>[1],
+      ): Promise<unknown> =>
+        calls++ === 0 ? Promise.reject(err) : leases.waitUntilExpired(name, opts),
+    };
+  }
+
+  test("a wait that fails with a retryable error: claimed again, waited again, won", async () => {
+    const { clock, store, leases } = holder();
+    const first = await leases.claim("job", "a", "9s");
+    const claimer = failingWait(leases, new StoreError("memory", "readLease", "injected"));
+    const waiting = acquire(claimer, "job", "b", 9n * S, { ...options, wait: true });
+    await clock.run(50, 5);
+    assert.equal(claimer.calls, 2, "waited again after the failure");
+    await first.release();
+    await clock.run(300, 5);
+    assert.equal((await waiting).holder, "b");
+    await store.close();
+  });
+
+  test("a wait that fails with an error no retry mends: thrown as it is (no signal given)", async () => {
+    const { clock, store, leases } = holder();
+    const first = await leases.claim("job", "a", "9s");
+    const fatal = new StoreError("memory", "readLease", "wrong password", { retryable: false });
+    const claimer = failingWait(leases, fatal);
+    let outcome: unknown = "pending";
+    const waiting = acquire(claimer, "job", "b", 9n * S, { ...options, wait: true }).then(
+      (lease) => {
+        outcome = lease;
+      },
+      (err: unknown) => {
+        outcome = err;
+      },
+    );
+    await clock.run(50, 5);
+    assert.equal(outcome, fatal, "rejected with the wait's own error");
+    assert.equal(claimer.calls, 1);
+    await first.release(); // lets a wrongly continued attempt end
+    await clock.run(300, 5);
+    await waiting;
+    await store.close();
+  });
+});
+
+describe("keep: its schedule, and how it ends", () => {
+  /** Global times of the store's lease writes, on the fake clock, failing while `failing`. */
+  function writes(store: MemoryStore, clock: FakeClock, failing: () => boolean) {
+    const at: bigint[] = [];
+    const seam = store.leases;
+    const write = seam.writeLease.bind(seam);
+    seam.writeLease = (...args) => {
+      at.push(clock.now());
+      return failing()
+        ? Promise.reject(new StoreError("memory", "writeLease", "injected"))
+        : write(...args);
+    };
+    return at;
+  }
+
+  test("without onRenewed: one renewal every renewEvery, no more", async () => {
+    const { clock, store, leases } = holder();
+    const lease = await leases.claim("job", "a", "9s");
+    const schedule = holdSchedule({ duration: "9s", renewEvery: "2s" }, lease.maxStep);
+    const at = writes(store, clock, () => false);
+    const stop = new AbortController();
+    const kept = keep(lease, schedule, { clock, signal: stop.signal });
+    await clock.run(5_000, 50);
+    assert.deepEqual(at, [2n * S, 4n * S]);
+    assert.ok(lease.held);
+    stop.abort();
+    assert.equal(await kept, undefined);
+    await store.close();
+  });
+
+  test("failed renewals: retryDelay, doubling, never more than half of renewEvery apart", async () => {
+    const { clock, store, leases } = holder();
+    const lease = await leases.claim("job", "a", "9s");
+    const schedule = holdSchedule(
+      { duration: "9s", renewEvery: "2s", retryDelay: "300ms" },
+      lease.maxStep,
+    );
+    const at = writes(store, clock, () => true);
+    const kept = keep(lease, schedule, { clock });
+    await clock.run(Number(lease.deadline / MS) + 100, 50);
+    assert.ok((await kept) instanceof LeaseLostError);
+    const gaps = at.slice(1).map((t, i) => (t - (at[i] ?? 0n)) / MS);
+    assert.equal(at[0], 2n * S, "the first renewal, on schedule");
+    assert.deepEqual(gaps, [300n, 600n, 1000n, 1000n, 1000n, 1000n, 1000n]);
+    await store.close();
+  });
+
+  test("stopped as the lease is lost: undefined, the caller's stop comes first", async () => {
+    const { clock, store, leases } = holder();
+    const lease = await leases.claim("job", "a", "9s");
+    const schedule = holdSchedule({ duration: "9s" }, lease.maxStep);
+    const stop = new AbortController();
+    const kept = keep(lease, schedule, { clock, signal: stop.signal });
+    await clock.run(100, 50);
+    stop.abort();
+    const released = lease.release(); // its signal fires at once, before keep wakes
+    assert.ok(lease.signal.aborted);
+    assert.equal(await kept, undefined);
+    await released;
     await store.close();
   });
 });

@@ -3,8 +3,8 @@
 // shrunk by the drift allowance, and every extend recomputes it from a later t0.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LeaseLostError, Leases, MemoryStore } from "../../src/index.js";
-import { FakeClock } from "../helpers/fake-clock.js";
+import { LeaseLostError, Leases, MemoryStore, StoreError } from "../../src/index.js";
+import { FakeClock, settle } from "../helpers/fake-clock.js";
 
 const S = 1_000_000_000n;
 let n = 0;
@@ -150,6 +150,81 @@ test("`await using`: released at the end of the block; a lease already lost is l
     await leases.revoke("job", "b", lost.token); // released behind its back: no error at the end
     await clock.advance(1n);
   }
+  await leases.close();
+  await store.close();
+});
+
+test("held goes by the clock: false at the deadline even before its timer has had its turn", async () => {
+  const { clock, store, leases } = setup();
+  const lease = await leases.claim("job", "a", "9s");
+  await clock.advance(LEFT - 1n);
+  assert.ok(lease.held);
+  const moving = clock.advance(1n); // the clock reads the deadline; the timer wakes later
+  assert.equal(lease.held, false, "not held at the deadline");
+  assert.ok(!lease.signal.aborted, "its timer has not fired yet");
+  await moving;
+  assert.ok(lease.signal.aborted);
+  await leases.close();
+  await store.close();
+});
+
+test("a claim that returns past its deadline: lost at once, and the clock never asked to wait less than 0", async () => {
+  const asked: bigint[] = [];
+  class Recording extends FakeClock {
+    override sleep(ns: bigint, signal: AbortSignal): Promise<boolean> {
+      asked.push(ns);
+      return super.sleep(ns, signal);
+    }
+  }
+  const clock = new Recording();
+  const store = new MemoryStore(`lease-${process.pid}-${n++}`);
+  const leases = new Leases(store, { clock, maxStep: "1s" });
+  const seam = store.leases;
+  const write = seam.writeLease.bind(seam);
+  let resume: (() => void) | undefined;
+  seam.writeLease = async (...args) => {
+    await new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    return write(...args);
+  };
+  const claiming = leases.claim("job", "a", "9s");
+  await settle();
+  assert.ok(resume, "the claim's write is in flight");
+  await clock.advance(LEFT + 5n); // the write is slow: the deadline passes meanwhile
+  resume();
+  const lease = await claiming;
+  assert.equal(lease.remaining(), -5n);
+  assert.equal(lease.held, false);
+  assert.deepEqual(asked, [0n], "one timer, due at once");
+  await clock.advance(0n);
+  assert.ok(lease.signal.aborted);
+  assert.match(String(lease.signal.reason), /deadline passed before it was extended/);
+  await leases.close();
+  await store.close();
+});
+
+test("`await using` on a lease another took meanwhile: its LeaseLostError is swallowed; a store error is not", async () => {
+  const { store, leases } = setup();
+  {
+    await using lease = await leases.claim("job", "a", "9s");
+    await leases.revoke("job", "a", lease.token); // as an operator would
+    await leases.claim("job", "b", "9s");
+    await assert.rejects(lease.release(), /it is held by "b"/); // what the end of the block meets
+  }
+  assert.equal((await leases.get("job"))?.holder, "b", "b's lease untouched");
+  const seam = store.leases;
+  const read = seam.readLease.bind(seam);
+  await assert.rejects(
+    async () => {
+      await using lease = await leases.claim("other", "a", "9s");
+      assert.ok(lease.held);
+      seam.readLease = () =>
+        Promise.reject(new StoreError("memory", "readLease", "disk gone", { retryable: false }));
+    },
+    (e: unknown) => e instanceof StoreError && /disk gone/.test(e.message),
+  );
+  seam.readLease = read;
   await leases.close();
   await store.close();
 });

@@ -125,6 +125,12 @@ describe("extended", () => {
     assert.ok(other instanceof LeaseLostError);
     assert.match(other.message, /it is held by "bob" with token 7 now/);
     assert.equal(other.lease?.holder, "bob");
+    // Another holder with another token: still another's lease, not a later grant of alice's.
+    const later = thrown(() =>
+      extended(record({ holder: "bob", token: 8n }), "job", "alice", 7n, 0n, S),
+    );
+    assert.ok(later instanceof LeaseLostError);
+    assert.match(later.message, /it is held by "bob" with token 8 now$/);
     const stale = thrown(() => extended(record(), "job", "alice", 6n, 0n, S));
     assert.ok(stale instanceof LeaseLostError);
     assert.match(
