@@ -13,6 +13,7 @@ export default {
       "test/leases/records.test.ts",
       "test/leases/info.test.ts",
       "test/leases/leases-api.test.ts",
+      "test/leases/holder.test.ts",
       "test/leases/lease.test.ts",
       "test/leases/hold.test.ts",
       "test/leases/wait.test.ts",
