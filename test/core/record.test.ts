@@ -103,6 +103,16 @@ describe("lease records", () => {
       2n,
       "start may equal expiry",
     );
+    const edge = checkLease(
+      raw({ token: INT64_MAX, expiry: INT64_MAX, version: INT64_MAX }),
+      "kind",
+      "op",
+    );
+    assert.deepEqual(
+      [edge.token, edge.expiry, edge.version],
+      [INT64_MAX, INT64_MAX, INT64_MAX],
+      "int64's largest value is valid",
+    );
   });
 
   test("every way a record can be corrupt names the lease and what is wrong", () => {
