@@ -58,6 +58,30 @@ function start(store: ClockStore, clock: FakeClock, signal?: AbortSignal) {
   return { done, changes };
 }
 
+/**
+ * The store with both pushes, whose `at`-th read of a lease runs `during` before it returns:
+ * a change pushed while that read is on its way back. `reads()` counts the reads so far.
+ */
+function duringRead(store: MemoryStore, at: number, during: () => Promise<unknown>) {
+  let reads = 0;
+  const view = {
+    kind: store.kind,
+    leases: {
+      async readLease(name: string, signal?: AbortSignal) {
+        const snap = await store.leases.readLease(name, signal);
+        if (++reads === at) {
+          await during();
+          await settle();
+        }
+        return snap;
+      },
+      watchLeases: store.leases.watchLeases.bind(store.leases),
+    },
+    watch: store.watch.bind(store),
+  } as unknown as ClockStore;
+  return { view, reads: () => reads };
+}
+
 describe("waitUntilFree", () => {
   test("with both pushes live it sleeps until the expiry; a release wakes it at once", async () => {
     const { store, leases, withPushes } = await setup();
@@ -243,28 +267,13 @@ describe("waitUntilFree: pushes, notices and listeners", () => {
   test("a change pushed while it reads wakes it at once for another read", async () => {
     const { leases, store } = await setup();
     const held = await leases.claim("job", "a", "7s");
-    let reads = 0;
-    const view = {
-      kind: store.kind,
-      leases: {
-        async readLease(name: string, signal?: AbortSignal) {
-          const snap = await store.leases.readLease(name, signal);
-          // The first read returns before the holder's renewal, which is pushed meanwhile.
-          if (reads++ === 0) {
-            await held.extend("9s");
-            await settle();
-          }
-          return snap;
-        },
-        watchLeases: store.leases.watchLeases.bind(store.leases),
-      },
-      watch: store.watch.bind(store),
-    } as unknown as ClockStore;
+    // The first read returns before the holder's renewal, which is pushed meanwhile.
+    const { view, reads } = duringRead(store, 1, () => held.extend("9s"));
     const clock = new RecordingClock();
     const { done, changes } = start(view, clock);
     await settle(); // the first read, which itself settles before it returns
     await settle();
-    assert.equal(reads, 2, "read again without any timer");
+    assert.equal(reads(), 2, "read again without any timer");
     assert.deepEqual(clock.sleeps, [7_000_000_000n, 9_000_000_000n]);
     assert.equal(changes.length, 1, "the same holder and token: reported once");
     await held.release();
@@ -292,26 +301,10 @@ describe("waitUntilFree: pushes, notices and listeners", () => {
   });
 
   test("a release pushed during the read after a timer's wake is not lost", async () => {
-    const store = new MemoryStore();
-    const updater = await Updater.create(store);
-    await updater.advance(1_000_000_000n);
-    const held = await new Leases(store).claim("job", "a", "7s");
-    let reads = 0;
-    const view = {
-      kind: store.kind,
-      leases: {
-        async readLease(name: string, signal?: AbortSignal) {
-          const snap = await store.leases.readLease(name, signal);
-          if (++reads === 2) {
-            await held.release(); // pushed while this read is still on its way back
-            await settle();
-          }
-          return snap;
-        },
-        watchLeases: store.leases.watchLeases.bind(store.leases),
-      },
-      watch: store.watch.bind(store),
-    } as unknown as ClockStore;
+    const { leases, store } = await setup();
+    const held = await leases.claim("job", "a", "7s");
+    // The release is pushed while the second read is still on its way back.
+    const { view, reads } = duringRead(store, 2, () => held.release());
     const clock = new FakeClock();
     let free = false;
     const done = waitUntilFree(view, "job", { clock, pollInterval: POLL, signal: undefined }).then(
@@ -323,7 +316,7 @@ describe("waitUntilFree: pushes, notices and listeners", () => {
     await clock.advance(7_000); // the timer ends the first sleep; global time has not moved
     await settle();
     await settle();
-    assert.equal(reads, 3, "the release pushed during read 2 woke it for read 3");
+    assert.equal(reads(), 3, "the release pushed during read 2 woke it for read 3");
     assert.ok(free);
     await done;
   });
