@@ -3,6 +3,7 @@ import { Leases } from "../leases/leases.js";
 import { Reader } from "../reader.js";
 import { type HealthJudge, operatorMessage } from "../service/health.js";
 import { address, type ListenAddress, serve } from "../service/http.js";
+import type { LeaseSeriesChoice } from "../service/lease-metrics.js";
 import type { ClockStore } from "../store.js";
 import type { UpdaterWorker, WorkerStatus } from "../worker.js";
 import type { LagMeter } from "./lag.js";
@@ -27,6 +28,8 @@ export interface DaemonParts {
   mask: (text: string) => string;
   /** The store URL, which the live page shows only through safeUrl. */
   url?: string;
+  /** Which leases get per-lease series in /metrics (none by default). */
+  leaseSeries?: LeaseSeriesChoice;
 }
 
 /** Starts serving; resolves once listening, rejects if it cannot listen. */
@@ -52,7 +55,7 @@ export async function startService(
   if (parts.store.leases) {
     const { leaseMetrics } = await import("../service/lease-metrics.js");
     const leases = new Leases(parts.store);
-    leaseMetrics(metrics.registry, () => leases.list(""));
+    leaseMetrics(metrics.registry, () => leases.list(""), { perLease: parts.leaseSeries });
   }
   const server = await serve(listen, {
     live: {

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
-import { quote, redact, urlSecrets } from "../errors.js";
+import { ConfigError, quote, redact, urlSecrets } from "../errors.js";
 import { DEFAULT_STORE_URL, openStore } from "../open.js";
 import { HealthJudge } from "../service/health.js";
 import { type ListenAddress, resolveListen } from "../service/http.js";
+import type { LeaseSeriesChoice } from "../service/lease-metrics.js";
 import type { ClockStore } from "../store.js";
 import { startUpdater, type WorkerStatus } from "../worker.js";
 import {
@@ -22,6 +23,8 @@ interface RunOptions {
   takeover?: string;
   maxStep?: string;
   listen?: string;
+  leaseSeries?: string;
+  leaseSeriesSoonest?: string;
   json?: boolean;
 }
 
@@ -30,6 +33,8 @@ interface DaemonPlan {
   url: string;
   settings: WorkerSettings;
   listen: ListenAddress | undefined;
+  /** Which leases /metrics gives series of their own (none unless asked). */
+  leaseSeries: LeaseSeriesChoice;
   /** Masks the store's passwords in a message. */
   mask: (text: string) => string;
 }
@@ -58,6 +63,14 @@ export function registerRun(program: Command, io: Io): void {
       "--listen <addr>",
       "serve /metrics, /healthz, /now and a live page (/) on PORT or HOST:PORT (loopback by default; no authentication)",
     )
+    .option(
+      "--lease-series <prefix>",
+      'per-lease series in /metrics for leases whose name starts with PREFIX ("" for all; by default only the fleet\'s series)',
+    )
+    .option(
+      "--lease-series-soonest <n>",
+      "per-lease series in /metrics for the N held leases nearest their expiry",
+    )
     .option("--json", "log JSON lines even on a terminal")
     .action(async (opts: RunOptions, cmd: Command) => {
       const plan = await planDaemon(storeUrl(cmd, io) ?? DEFAULT_STORE_URL, opts);
@@ -73,7 +86,18 @@ async function planDaemon(url: string, opts: RunOptions): Promise<DaemonPlan> {
   const settings = workerSettings(options);
   const listen = opts.listen === undefined ? undefined : await resolveListen(opts.listen);
   const secrets = urlSecrets(url);
-  return { url, settings, listen, mask: (text) => redact(text, secrets) };
+  const leaseSeries = { prefix: opts.leaseSeries, soonest: wholeNumber(opts.leaseSeriesSoonest) };
+  return { url, settings, listen, leaseSeries, mask: (text) => redact(text, secrets) };
+}
+
+/** `--lease-series-soonest`: a whole number, or absent. */
+function wholeNumber(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (/^\d{1,9}$/.test(text)) return Number(text);
+  throw new ConfigError(
+    "--lease-series-soonest",
+    `--lease-series-soonest must be a whole number of leases, not ${quote(text)}`,
+  );
 }
 
 /**
@@ -120,6 +144,7 @@ async function work(
         health,
         mask: plan.mask,
         url: plan.url,
+        leaseSeries: plan.leaseSeries,
       }));
     try {
       log.started(plan.url, plan.settings, service?.address);

@@ -83,6 +83,14 @@ describe("input bounds", () => {
     );
   });
 
+  test("run --lease-series-soonest that is not a whole number is refused, naming it", async () => {
+    failed(
+      await cli(["--store", "memory:", "run", "--lease-series-soonest", "-3"]),
+      2,
+      /--lease-series-soonest must be a whole number of leases, not "-3"/,
+    );
+  });
+
   test("status --window beyond Node's timers is refused, naming --window", async () => {
     failed(
       await cli(["--store", "memory:", "status", "--window", "25d"]),

@@ -3,12 +3,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { type Leases, openLeases } from "../../src/index.js";
 import { Daemon } from "../helpers/daemon.js";
 
 describe("globalclock run: HTTP endpoints and shutdown", () => {
   let dir: string;
   let daemon: Daemon;
   let base: string;
+  let leases: Leases;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "globalclock-http-"));
@@ -17,6 +19,8 @@ describe("globalclock run: HTTP endpoints and shutdown", () => {
       "200ms",
       "--listen",
       "127.0.0.1:0",
+      "--lease-series",
+      "job",
     ]);
     const start = await daemon.waitFor((l) => l.event === "start");
     assert.match(String(start.listen), /^127\.0\.0\.1:\d+$/);
@@ -25,9 +29,14 @@ describe("globalclock run: HTTP endpoints and shutdown", () => {
     // The log's own timestamp and the global time are separate fields.
     assert.match(String(role.time), /^\d{4}-\d\d-\d\dT/);
     assert.match(String(role.global), /^\d+$/);
+    // Two leases, held before the first scrape (a scrape's answer is kept for a second).
+    leases = await openLeases(`sqlite:${join(dir, "clock.db")}`);
+    await leases.claim("job", "a", "1h");
+    await leases.claim("other", "a", "1h");
   });
 
   after(async () => {
+    await leases?.close();
     daemon?.kill("SIGKILL");
     await daemon?.exited;
     rmSync(dir, { recursive: true, force: true });
@@ -46,6 +55,13 @@ describe("globalclock run: HTTP endpoints and shutdown", () => {
     assert.match(body, /^globalclock_time_seconds \d+(\.\d+)?(e[-+]?\d+)?$/m);
     assert.match(body, /^globalclock_lag_seconds -?\d/m);
     assert.match(body, /^globalclock_process_resident_memory_bytes \d+/m);
+  });
+
+  test("/metrics: the fleet's lease series, and a lease's own only for --lease-series names", async () => {
+    const body = await (await fetch(`${base}/metrics`)).text();
+    assert.match(body, /^globalclock_leases_held 2$/m);
+    assert.match(body, /^globalclock_lease_held\{lease="job"\} 1$/m);
+    assert.doesNotMatch(body, /lease="other"/);
   });
 
   test("/healthz and /now answer JSON", async () => {
