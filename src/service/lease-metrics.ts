@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import { ConfigError } from "../errors.js";
 import type { LeaseInfo } from "../leases/info.js";
+import { formatDuration } from "../time.js";
 
 /** Which leases get series of their own, beside the fleet's. */
 export interface LeaseSeriesChoice {
@@ -118,7 +119,7 @@ export function leaseMetrics(
   );
   fleet(
     "globalclock_leases_expiring_soon",
-    "Held leases, not pinned, whose expiry is near in global time (10 s unless configured).",
+    `Held leases, not pinned, within ${formatDuration(soon)} of global time of their expiry.`,
     (l) => !l.free && l.pins.length === 0 && l.expiry - l.time <= soon,
   );
   const gauge = (name: string, help: string, value: (l: LeaseInfo) => number) =>
