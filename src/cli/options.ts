@@ -1,5 +1,5 @@
 import { checkTimer, toNanoseconds } from "../duration.js";
-import { InvalidDurationError, quote } from "../errors.js";
+import { ConfigError, InvalidDurationError, quote } from "../errors.js";
 
 /**
  * A duration option in nanoseconds, validated with the flag's own name in every message
@@ -10,4 +10,10 @@ export function durationFlag(flag: string, text: string, { timer = true } = {}):
   if (ns <= 0n)
     throw new InvalidDurationError(flag, `invalid ${flag} ${quote(text)}: must be greater than 0`);
   return timer ? checkTimer(flag, ns, text) : ns;
+}
+
+/** A count option (`--lease-series-soonest`): a whole number of `what`, named by its flag. */
+export function countFlag(flag: string, text: string, what: string): number {
+  if (/^\d{1,9}$/.test(text)) return Number(text);
+  throw new ConfigError(flag, `${flag} must be a whole number of ${what}, not ${quote(text)}`);
 }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ConfigError, quote, redact, urlSecrets } from "../errors.js";
+import { quote, redact, urlSecrets } from "../errors.js";
 import { DEFAULT_STORE_URL, openStore } from "../open.js";
 import { HealthJudge } from "../service/health.js";
 import { type ListenAddress, resolveListen } from "../service/http.js";
@@ -14,6 +14,7 @@ import {
 } from "../worker-settings.js";
 import { type Io, storeUrl } from "./io.js";
 import { LagMeter } from "./lag.js";
+import { countFlag } from "./options.js";
 import { DaemonLog } from "./run-log.js";
 import { startService } from "./run-service.js";
 import { stopOnSignals } from "./signals.js";
@@ -86,18 +87,13 @@ async function planDaemon(url: string, opts: RunOptions): Promise<DaemonPlan> {
   const settings = workerSettings(options);
   const listen = opts.listen === undefined ? undefined : await resolveListen(opts.listen);
   const secrets = urlSecrets(url);
-  const leaseSeries = { prefix: opts.leaseSeries, soonest: wholeNumber(opts.leaseSeriesSoonest) };
+  const soonest = opts.leaseSeriesSoonest;
+  const leaseSeries = {
+    prefix: opts.leaseSeries,
+    soonest:
+      soonest === undefined ? undefined : countFlag("--lease-series-soonest", soonest, "leases"),
+  };
   return { url, settings, listen, leaseSeries, mask: (text) => redact(text, secrets) };
-}
-
-/** `--lease-series-soonest`: a whole number, or absent. */
-function wholeNumber(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (/^\d{1,9}$/.test(text)) return Number(text);
-  throw new ConfigError(
-    "--lease-series-soonest",
-    `--lease-series-soonest must be a whole number of leases, not ${quote(text)}`,
-  );
 }
 
 /**

@@ -37,11 +37,51 @@ export function leaseMetrics(
   const soon = options.soon ?? LEASE_METRICS_DEFAULTS.soon;
   if (soon < 0n) throw new ConfigError("soon", "soon must be >= 0");
   const chosen = chooser(options.perLease);
+  // prom-client collects every series of a scrape at once: they share one read, which has
+  // counted what changed before any of them is rendered; the last of them lets it go. A
+  // failed read (the store is down) shows no lease rather than fail the whole scrape.
+  let series = 0; // every series made below collects through `snapshot`, once a scrape
+  const none: Scrape = { leases: [], mine: new Set() };
+  let pending: { scrape: Promise<Scrape>; users: number } | undefined;
+  const snapshot = async (): Promise<Scrape> => {
+    pending ??= { scrape: list().then(observe, () => none), users: 0 };
+    const current = pending;
+    if (++current.users === series) pending = undefined;
+    return current.scrape;
+  };
+  const counter = <L extends string>(name: string, help: string, labels: readonly L[]) => {
+    series++;
+    return new Counter<L>({
+      name,
+      help,
+      labelNames: labels,
+      registers,
+      async collect() {
+        await snapshot();
+      },
+    });
+  };
+  const fleetHandovers = counter(
+    "globalclock_leases_handovers_total",
+    "Times any lease was seen taken by a new holder (its fencing token grew) between scrapes.",
+    [],
+  );
+  const fleetLapsed = counter(
+    "globalclock_leases_lapsed_total",
+    "Times any lease was seen expired while still naming its holder: lost, not released.",
+    [],
+  );
+  const handovers = counter(
+    "globalclock_lease_handovers_total",
+    "Times this lease was seen taken by a new holder between scrapes (chosen leases only).",
+    labelNames,
+  );
+  const lapsed = counter(
+    "globalclock_lease_lapsed_total",
+    "Times this lease was seen expired while still naming its holder (chosen leases only).",
+    labelNames,
+  );
   const seen = new Map<string, LeaseInfo>();
-  let handovers: Counter<"lease">;
-  let lapsed: Counter<"lease">;
-  let fleetHandovers: Counter;
-  let fleetLapsed: Counter;
   const observe = (leases: readonly LeaseInfo[]): Scrape => {
     const mine = chosen(leases);
     for (const l of leases) {
@@ -58,50 +98,9 @@ export function leaseMetrics(
     }
     return { leases, mine };
   };
-  // prom-client collects every series of a scrape at once: they share one read, which has
-  // counted what changed before any of them is rendered; the last of them lets it go. A
-  // failed read (the store is down) shows no lease rather than fail the whole scrape.
-  const SERIES = 9;
-  const none: Scrape = { leases: [], mine: new Set() };
-  let pending: { scrape: Promise<Scrape>; users: number } | undefined;
-  const snapshot = async (): Promise<Scrape> => {
-    pending ??= { scrape: list().then(observe, () => none), users: 0 };
-    const current = pending;
-    if (++current.users === SERIES) pending = undefined;
-    return current.scrape;
-  };
-  const counter = <L extends string>(name: string, help: string, labels: readonly L[]) =>
-    new Counter<L>({
-      name,
-      help,
-      labelNames: labels,
-      registers,
-      async collect() {
-        await snapshot();
-      },
-    });
-  fleetHandovers = counter(
-    "globalclock_leases_handovers_total",
-    "Times any lease was seen taken by a new holder (its fencing token grew) between scrapes.",
-    [],
-  );
-  fleetLapsed = counter(
-    "globalclock_leases_lapsed_total",
-    "Times any lease was seen expired while still naming its holder: lost, not released.",
-    [],
-  );
-  handovers = counter(
-    "globalclock_lease_handovers_total",
-    "Times this lease was seen taken by a new holder between scrapes (chosen leases only).",
-    labelNames,
-  );
-  lapsed = counter(
-    "globalclock_lease_lapsed_total",
-    "Times this lease was seen expired while still naming its holder (chosen leases only).",
-    labelNames,
-  );
-  const fleet = (name: string, help: string, count: (l: LeaseInfo) => boolean) =>
-    new Gauge({
+  const fleet = (name: string, help: string, count: (l: LeaseInfo) => boolean) => {
+    series++;
+    return new Gauge({
       name,
       help,
       registers,
@@ -112,6 +111,7 @@ export function leaseMetrics(
         this.set(n);
       },
     });
+  };
   fleet(
     "globalclock_leases_held",
     "Leases held now (not released, not expired, or pinned).",
@@ -122,8 +122,9 @@ export function leaseMetrics(
     `Held leases, not pinned, within ${formatDuration(soon)} of global time of their expiry.`,
     (l) => !l.free && l.pins.length === 0 && l.expiry - l.time <= soon,
   );
-  const gauge = (name: string, help: string, value: (l: LeaseInfo) => number) =>
-    new Gauge({
+  const gauge = (name: string, help: string, value: (l: LeaseInfo) => number) => {
+    series++;
+    return new Gauge({
       name,
       help,
       labelNames,
@@ -134,6 +135,7 @@ export function leaseMetrics(
         for (const l of leases) if (mine.has(l.name)) this.set({ lease: l.name }, value(l));
       },
     });
+  };
   gauge(
     "globalclock_lease_held",
     "1 while the lease is held (not released, not expired, or pinned), else 0.",

@@ -8,8 +8,16 @@ interface Sleeper {
   readonly wake: (fired: boolean) => void;
 }
 
-/** Timers woken at one instant before `advance` gives up: a loop of zero-length waits. */
+/** Timers woken at one instant before `advance` or `jump` gives up. */
 const MAX_WAKES_AT_ONCE = 10_000;
+
+/** Time stands still while timers keep waking at its instant: a loop of zero-length waits. */
+function checkWakes(atOnce: number): void {
+  if (atOnce > MAX_WAKES_AT_ONCE)
+    throw new GlobalClockError(
+      `virtual time: more than ${MAX_WAKES_AT_ONCE} timers woke at one instant (a loop of zero-length waits?)`,
+    );
+}
 
 /**
  * A monotonic clock that moves only when a test says so: `advance` wakes every timer at its
@@ -64,11 +72,7 @@ export class VirtualClock implements WorkerClock {
       if (next.at > this.#now) {
         this.#now = next.at;
         atOnce = 0;
-      } else if (atOnce > MAX_WAKES_AT_ONCE) {
-        throw new GlobalClockError(
-          `virtual time: more than ${MAX_WAKES_AT_ONCE} timers woke at one instant (a loop of zero-length waits?)`,
-        );
-      }
+      } else checkWakes(atOnce);
       next.wake(true);
       await settle();
     }
@@ -77,16 +81,19 @@ export class VirtualClock implements WorkerClock {
   }
 
   /**
-   * Moves time forward by `duration` in one jump, as a process that was paused or a timer
-   * that fires late sees it, then wakes every timer due (together, in the order they were set) and lets the
-   * code under test run, until no timer is due.
+   * Moves time forward by `duration` in one jump, as a process that was paused (or a timer
+   * that fires late) sees it: then wakes every timer due, together and in the order they
+   * were set, and lets the code under test run, until no timer is due.
    */
   async jump(duration: DurationInput): Promise<void> {
     this.#now += toNanoseconds(duration, "jump duration");
     await settle();
+    let woken = 0;
     for (;;) {
       const due = this.#sleepers.filter((s) => s.at <= this.#now);
       if (due.length === 0) break;
+      woken += due.length;
+      checkWakes(woken);
       this.#sleepers = this.#sleepers.filter((s) => s.at > this.#now);
       for (const s of due) s.wake(true);
       await settle();
