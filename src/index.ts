@@ -29,6 +29,7 @@ export { uniqueHolder } from "./leases/holder.js";
 export { DEFAULT_MAX_STEP, type LeaseInfo, MIN_DURATION_STEPS } from "./leases/info.js";
 export { Lease } from "./leases/lease.js";
 export { type CallOptions, Leases, type LeasesOptions, openLeases } from "./leases/leases.js";
+export { Session, SessionLease, type SessionOptions } from "./leases/session.js";
 export { DEFAULT_STORE_URL, openReader, openStore, openUpdater } from "./open.js";
 export { Reader, type ReaderOptions, type WatchOptions } from "./reader.js";
 export {

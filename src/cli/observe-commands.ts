@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { formatDuration } from "../duration.js";
 import { GlobalClockError } from "../errors.js";
-import { leaseInfo } from "../leases/info.js";
+import { leaseInfos } from "../leases/info.js";
 import { openReader, openStore } from "../open.js";
 import { Reader } from "../reader.js";
 import { formatGlobalTime, globalEpoch } from "../time.js";
@@ -80,7 +80,7 @@ export function registerStatus(program: Command, io: Io): void {
       const fellBehind = first && last ? last.at - first.at - (last.time - first.time) : undefined;
       // The leases kept beside the clock, judged against the time the watch ended on.
       const leases = store.leases
-        ? (await store.leases.listLeases("")).leases.map((r) => leaseInfo(r, latest))
+        ? leaseInfos((await store.leases.listLeases("")).leases, latest)
         : [];
       const report = {
         record: true,

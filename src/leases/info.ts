@@ -10,6 +10,22 @@ export interface LeaseInfo extends LeaseFields {
   readonly time: bigint;
   /** Whether nobody holds it at `time`: released, or expired and not pinned. */
   readonly free: boolean;
+  /**
+   * The session it is held through, where it is (Session): `holder` and `expiry` are then
+   * the session's.
+   */
+  readonly session?: string;
+}
+
+/**
+ * Session records are lease records whose names begin with this (docs/design.md,
+ * "Sessions"). No lease name can: control characters are refused in names.
+ */
+export const SESSION_PREFIX = "\u0001session/";
+
+/** Whether `name` (a record's name, or a lease's holder) is a session's. */
+export function isSessionName(name: string): boolean {
+  return name.startsWith(SESSION_PREFIX);
 }
 
 /** A lease shorter than this many maxSteps is refused: the holder would have almost no time. */
@@ -37,20 +53,50 @@ export function checkDuration(duration: bigint, maxStep: bigint, field = "durati
  */
 export const MAX_DRIFT_PPM = 500n;
 
-/** Whether a record leaves the lease free at global time `time`. */
-export function isFree(record: LeaseRecord | undefined, time: bigint): boolean {
-  return !record || record.holder === "" || (record.pins.length === 0 && time >= record.expiry);
+/**
+ * Whether a record leaves the lease free at global time `time`. A lease held through a
+ * session (its holder is the session's record name) is free once that session is:
+ * `session` is its record as read (undefined where it is missing, as after an operator
+ * deleted it). A session expired but not yet ended counts as free here; a claim ends it
+ * before it writes (Leases).
+ */
+export function isFree(
+  record: LeaseRecord | undefined,
+  time: bigint,
+  session?: LeaseRecord,
+): boolean {
+  if (!record || record.holder === "") return true;
+  if (record.pins.length > 0) return false;
+  if (isSessionName(record.holder)) return isFree(session, time);
+  return time >= record.expiry;
 }
 
-export function leaseInfo(record: LeaseRecord, time: bigint): LeaseInfo {
-  return Object.freeze({
+/** The lease as callers see it; one held through a session shows the session's holder and expiry. */
+export function leaseInfo(record: LeaseRecord, time: bigint, session?: LeaseRecord): LeaseInfo {
+  const through = record.holder !== "" && isSessionName(record.holder);
+  const fields = {
     name: record.name,
-    holder: record.holder,
+    holder: through ? (session?.holder ?? "") : record.holder,
     token: record.token,
     start: record.start,
-    expiry: record.expiry,
+    expiry: through && session ? session.expiry : record.expiry,
     pins: record.pins,
     time,
-    free: isFree(record, time),
-  });
+    free: isFree(record, time, session),
+  };
+  return Object.freeze(through ? { ...fields, session: record.holder } : fields);
+}
+
+/**
+ * Every lease among `records` (a list that also holds the session records, as
+ * `listLeases("")` returns them) as callers see it; the session records themselves left out.
+ */
+export function leaseInfos(records: readonly LeaseRecord[], time: bigint): LeaseInfo[] {
+  const sessions = new Map<string, LeaseRecord>();
+  for (const r of records) if (isSessionName(r.name)) sessions.set(r.name, r);
+  const infos: LeaseInfo[] = [];
+  for (const r of records) {
+    if (!isSessionName(r.name)) infos.push(leaseInfo(r, time, sessions.get(r.holder)));
+  }
+  return infos;
 }

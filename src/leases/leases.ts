@@ -7,11 +7,28 @@ import type { ClockStore, OpenOptions } from "../store.js";
 import { startUpdater, type UpdaterWorker } from "../worker.js";
 import { monotonicClock, type WorkerClock } from "../worker-clock.js";
 import { Campaign, type CampaignOptions } from "./election.js";
-import { checkDuration, DEFAULT_MAX_STEP, type LeaseInfo, leaseInfo } from "./info.js";
+import {
+  checkDuration,
+  DEFAULT_MAX_STEP,
+  isSessionName,
+  type LeaseInfo,
+  leaseInfo,
+  leaseInfos,
+  SESSION_PREFIX,
+} from "./info.js";
 import { type Grant, Lease, type LeaseOwner } from "./lease.js";
-import { claimed, extended, pinned, released, unpinned } from "./records.js";
+import {
+  claimed,
+  claimedInSession,
+  ended,
+  extended,
+  pinned,
+  released,
+  unpinned,
+} from "./records.js";
+import { Session, type SessionOptions, type SessionOwner } from "./session.js";
 import { checkLeaseText } from "./validate.js";
-import { waitUntilFree } from "./wait.js";
+import { readResolved, waitUntilFree } from "./wait.js";
 
 export interface LeasesOptions {
   /** Monotonic time and timers; real ones by default. */
@@ -40,6 +57,8 @@ interface Snapshot {
   readonly time: bigint;
   readonly maxStep: bigint;
   readonly lease: LeaseRecord | undefined;
+  /** The record of the session the lease is held through, where it is and was read. */
+  readonly session: LeaseRecord | undefined;
 }
 
 /** What to write, and what the caller gets once it is written (given the record's token). */
@@ -84,6 +103,7 @@ export class Leases {
   readonly #pollInterval: bigint;
   readonly #onClose: (() => void | Promise<void>) | undefined;
   readonly #owner: LeaseOwner;
+  readonly #sessions: SessionOwner;
   #closed = false;
 
   constructor(store: ClockStore, options: LeasesOptions = {}) {
@@ -104,7 +124,22 @@ export class Leases {
       clock: this.clock,
       renew: (grant, duration, signal) =>
         this.#extend(grant.name, grant.holder, grant.token, duration, signal),
-      release: (grant, signal) => this.revoke(grant.name, grant.holder, grant.token, { signal }),
+      release: (grant, signal) => this.#revoke(grant.name, grant.holder, grant.token, signal),
+    };
+    this.#sessions = {
+      clock: this.clock,
+      claim: async (name, holder, ttl, signal) =>
+        new Lease(this.#owner, await this.#claim(name, holder, ttl, signal)),
+      extend: async (grant, ttl, signal) =>
+        new Lease(
+          this.#owner,
+          await this.#extend(grant.name, grant.holder, grant.token, ttl, signal),
+        ),
+      claimThrough: (name, session, signal) =>
+        this.#write(name, session, "claim", signal, (snap) =>
+          grantOf(snap, claimedInSession(snap.lease, name, session, snap.time, snap.session)),
+        ),
+      release: (name, holder, token, signal) => this.#revoke(name, holder, token, signal),
     };
   }
 
@@ -122,12 +157,19 @@ export class Leases {
   ): Promise<Lease> {
     checkLeaseText("name", name);
     checkLeaseText("holder", holder);
-    const d = toNanoseconds(duration, "duration");
-    const grant = await this.#write(name, "claim", options.signal, (snap) => {
-      checkDuration(d, snap.maxStep);
-      return grantOf(snap, claimed(snap.lease, name, holder, snap.time, d));
-    });
-    return new Lease(this.#owner, grant);
+    return new Lease(this.#owner, await this.#claim(name, holder, duration, options.signal));
+  }
+
+  /**
+   * Opens a session for `holder` (docs/design.md, "Sessions"): one record with its own
+   * expiry, renewed by one write every `renewEvery` however many leases are claimed through
+   * it (Session.claim). Its deadline and signal stand for every one of them; closing it
+   * releases them all in one write.
+   */
+  async session(holder: string, options: SessionOptions): Promise<Session> {
+    checkLeaseText("holder", holder);
+    this.#checkOpen();
+    return Session.open(this.#sessions, holder, options);
   }
 
   /**
@@ -141,6 +183,8 @@ export class Leases {
     duration: DurationInput,
     options: CallOptions = {},
   ): Promise<Lease> {
+    checkLeaseText("name", name);
+    checkLeaseText("holder", holder);
     return new Lease(
       this.#owner,
       await this.#extend(name, holder, token, duration, options.signal),
@@ -160,17 +204,14 @@ export class Leases {
   ): Promise<void> {
     checkLeaseText("name", name);
     checkLeaseText("holder", holder);
-    await this.#write(name, "revoke", options.signal, (snap) => {
-      const write = released(snap.lease, name, holder, token, snap.time);
-      return write && { write, grant: undefined };
-    });
+    await this.#revoke(name, holder, token, options.signal);
   }
 
   /** Pins the lease for `entity`: a pinned lease does not expire (Juju's pin). */
   async pin(name: string, entity: string, options: CallOptions = {}): Promise<void> {
     checkLeaseText("name", name);
     checkLeaseText("entity", entity);
-    await this.#write(name, "pin", options.signal, (snap) => {
+    await this.#write(name, undefined, "pin", options.signal, (snap) => {
       const write = pinned(snap.lease, name, entity, snap.time);
       return write && { write, grant: undefined };
     });
@@ -180,7 +221,7 @@ export class Leases {
   async unpin(name: string, entity: string, options: CallOptions = {}): Promise<void> {
     checkLeaseText("name", name);
     checkLeaseText("entity", entity);
-    await this.#write(name, "unpin", options.signal, (snap) => {
+    await this.#write(name, undefined, "unpin", options.signal, (snap) => {
       const write = unpinned(snap.lease, entity);
       return write && { write, grant: undefined };
     });
@@ -190,8 +231,8 @@ export class Leases {
   async get(name: string, options: CallOptions = {}): Promise<LeaseInfo | undefined> {
     checkLeaseText("name", name);
     this.#checkOpen();
-    const snap = await this.#leases.readLease(name, options.signal);
-    return snap.lease && leaseInfo(snap.lease, snap.time ?? 0n);
+    const snap = await readResolved(this.#leases, name, options.signal);
+    return snap.lease && leaseInfo(snap.lease, snap.time ?? 0n, snap.session);
   }
 
   /** Every lease whose name starts with `prefix`, by name. */
@@ -199,7 +240,12 @@ export class Leases {
     checkLeaseText("prefix", prefix);
     this.#checkOpen();
     const { time, leases } = await this.#leases.listLeases(prefix, options.signal);
-    return leases.map((r) => leaseInfo(r, time ?? 0n));
+    const through = leases.some((r) => r.holder !== "" && isSessionName(r.holder));
+    if (prefix === "" || !through) return leaseInfos(leases, time ?? 0n);
+    // Held through sessions: their records, read after the leases (a later time, and a
+    // session seen alive then was alive when the leases were read).
+    const sessions = await this.#leases.listLeases(SESSION_PREFIX, options.signal);
+    return leaseInfos([...sessions.leases, ...leases], time ?? 0n);
   }
 
   /**
@@ -294,6 +340,21 @@ export class Leases {
     return this.close();
   }
 
+  /** A claim, its arguments checked by the caller. */
+  #claim(
+    name: string,
+    holder: string,
+    duration: DurationInput,
+    signal: AbortSignal | undefined,
+  ): Promise<Grant> {
+    const d = toNanoseconds(duration, "duration");
+    return this.#write(name, holder, "claim", signal, (snap) => {
+      checkDuration(d, snap.maxStep);
+      return grantOf(snap, claimed(snap.lease, name, holder, snap.time, d, snap.session));
+    });
+  }
+
+  /** An extend, its arguments checked by the caller. */
   async #extend(
     name: string,
     holder: string,
@@ -301,12 +362,23 @@ export class Leases {
     duration: DurationInput,
     signal: AbortSignal | undefined,
   ): Promise<Grant> {
-    checkLeaseText("name", name);
-    checkLeaseText("holder", holder);
     const d = toNanoseconds(duration, "duration");
-    return this.#write(name, "extend", signal, (snap) => {
+    return this.#write(name, holder, "extend", signal, (snap) => {
       checkDuration(d, snap.maxStep);
       return grantOf(snap, extended(snap.lease, name, holder, token, snap.time, d));
+    });
+  }
+
+  /** A release, its arguments checked by the caller. */
+  async #revoke(
+    name: string,
+    holder: string,
+    token: bigint,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    await this.#write(name, holder, "revoke", signal, (snap) => {
+      const write = released(snap.lease, name, holder, token, snap.time);
+      return write && { write, grant: undefined };
     });
   }
 
@@ -316,9 +388,16 @@ export class Leases {
    * when there is nothing to write. A snapshot without a clock or without a maxStep is never
    * decided on: the clock is made (only on a store that never had one, see clockOrNew) or
    * the default maxStep stored, and everything is read again, with a new t0.
+   *
+   * A lease held through another's session comes with that session's record (`self`, the
+   * caller's own holder name, needs none). A session found expired is ended first, by
+   * compare-and-swap on its version, and everything read again: its holder's renewal,
+   * racing that write, either lands first (the session lives on, and the lease is held) or
+   * is refused (docs/design.md, "Sessions").
    */
   async #write<T>(
     name: string,
+    self: string | undefined,
     operation: string,
     signal: AbortSignal | undefined,
     decide: (snap: Snapshot) => Decision<T> | undefined,
@@ -327,12 +406,24 @@ export class Leases {
     for (let attempt = 1; ; attempt++) {
       const t0 = this.clock.now(); // before anything is read
       const read = await this.#leases.readLease(name, signal);
+      const holder = read.lease?.holder;
+      const through = holder && holder !== self && isSessionName(holder) ? holder : undefined;
+      const other = through && (await this.#leases.readLease(through, signal));
+      const end = other && other.time !== undefined && ended(other.lease, other.time);
       if (read.time === undefined) {
         await clockOrNew(this.#store, operation, signal);
       } else if (read.maxStep === undefined) {
         await this.#leases.ensureMaxStep(this.#defaultMaxStep, signal);
+      } else if (end) {
+        await this.#leases.writeLease(end, other.lease?.version, signal);
       } else {
-        const snap: Snapshot = { t0, time: read.time, maxStep: read.maxStep, lease: read.lease };
+        const snap: Snapshot = {
+          t0,
+          time: read.time,
+          maxStep: read.maxStep,
+          lease: read.lease,
+          session: other ? other.lease : undefined,
+        };
         const decision = decide(snap);
         if (decision === undefined) return undefined as T;
         const written = await this.#leases.writeLease(decision.write, read.lease?.version, signal);

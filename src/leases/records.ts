@@ -24,9 +24,12 @@ export function claimed(
   holder: string,
   time: bigint,
   duration: bigint,
+  session?: LeaseRecord,
 ): LeaseWrite {
   const expiry = expiryOf(time, duration);
-  if (r && r.holder !== holder && !isFree(r, time)) throw new LeaseHeldError(stateOf(r), time);
+  if (r && r.holder !== holder && !isFree(r, time, session)) {
+    throw new LeaseHeldError(stateOf(r, session), time);
+  }
   if (r && r.holder === holder) return { ...kept(r), expiry: later(r.expiry, expiry) };
   return {
     name,
@@ -37,6 +40,33 @@ export function claimed(
     expiry,
     pins: r?.pins ?? [],
   };
+}
+
+/**
+ * A claim through session `holder` (a session record's name): as `claimed`, but the lease's
+ * own expiry is the largest time there is, since the session's expiry is the one that
+ * counts. A process that knows nothing of sessions sees the lease held for good, never free
+ * too early.
+ */
+export function claimedInSession(
+  r: LeaseRecord | undefined,
+  name: string,
+  holder: string,
+  time: bigint,
+  session?: LeaseRecord,
+): LeaseWrite {
+  return claimed(r, name, holder, time, INT64_MAX - time, session);
+}
+
+/**
+ * The end of a session found expired (`time` at or past its expiry, unpinned) by someone
+ * else: its holder becomes "" and the token is kept, as for a release. Ended is for good:
+ * its holder's renewals are refused from then on, and every lease held through it is free.
+ * `undefined` when it is not expired (or already ended): nothing to write.
+ */
+export function ended(r: LeaseRecord | undefined, time: bigint): LeaseWrite | undefined {
+  if (!r || r.holder === "" || !isFree(r, time)) return undefined;
+  return { ...kept(r), holder: "" };
 }
 
 /** An extend by the holder of `token`: the expiry becomes the later of the two. */
@@ -139,12 +169,14 @@ function kept(r: LeaseRecord): LeaseWrite {
   };
 }
 
-function stateOf(r: LeaseRecord): LeaseState {
+/** What errors show of a record; one held through a session shows the session's holder and expiry. */
+function stateOf(r: LeaseRecord, session?: LeaseRecord): LeaseState {
+  const through = session !== undefined && r.holder === session.name;
   return {
     name: r.name,
-    holder: r.holder,
+    holder: through ? session.holder : r.holder,
     token: r.token,
-    expiry: r.expiry,
+    expiry: through ? session.expiry : r.expiry,
     pinned: r.pins.length > 0,
   };
 }

@@ -1,7 +1,29 @@
-import type { LeaseContext, LeaseRecord } from "../lease-store.js";
+import type { LeaseContext, LeaseRecord, LeaseStore } from "../lease-store.js";
 import type { ClockStore } from "../store.js";
 import type { WorkerClock } from "../worker-clock.js";
-import { isFree, type LeaseInfo, leaseInfo } from "./info.js";
+import { isFree, isSessionName, type LeaseInfo, leaseInfo } from "./info.js";
+
+/** A lease read with the clock, and the record of the session it is held through, if any. */
+export type ResolvedRead = LeaseContext & {
+  readonly lease: LeaseRecord | undefined;
+  readonly session: LeaseRecord | undefined;
+};
+
+/**
+ * Lease `name` with the clock, and the record of the session it is held through, where it
+ * is: read after the lease, in a second read (a session seen alive then was alive when the
+ * lease was read).
+ */
+export async function readResolved(
+  leases: LeaseStore,
+  name: string,
+  signal: AbortSignal | undefined,
+): Promise<ResolvedRead> {
+  const read = await leases.readLease(name, signal);
+  const holder = read.lease?.holder;
+  if (!holder || !isSessionName(holder)) return { ...read, session: undefined };
+  return { ...read, session: (await leases.readLease(holder, signal)).lease };
+}
 
 /**
  * The shortest a wait sleeps between reads, however close the expiry: a clock that stands
@@ -13,7 +35,8 @@ const MIN_SLEEP = 5_000_000n;
  * Resolves once lease `name` is free by the stored global time. Between reads it sleeps
  * until the soonest of: a pushed change of the lease (a release) or of the clock, and the
  * real time global time needs at least to reach the expiry (it never runs faster than real
- * time). Where the store pushes nothing it also reads every `pollInterval`.
+ * time). Where the store pushes nothing it also reads every `pollInterval`. A lease held
+ * through a session is free once the session is: the session's record is watched too.
  */
 export async function waitUntilFree(
   store: ClockStore,
@@ -41,24 +64,42 @@ export async function waitUntilFree(
     store.watch && follow(store.watch(stop.signal), wakeup),
   ];
   let seen: LeaseRecord | undefined;
+  // The session the lease is held through, watched from when a read first names it.
+  let through: { name: string; stop: AbortController; source: { live: boolean } } | undefined;
   try {
     for (;;) {
       stop.signal.throwIfAborted();
-      const snap: LeaseContext & { lease: LeaseRecord | undefined } = await leases.readLease(
-        name,
-        stop.signal,
-      );
+      const snap = await readResolved(leases, name, stop.signal);
       const time = snap.time ?? 0n;
-      if (isFree(snap.lease, time)) return snap.lease && leaseInfo(snap.lease, time);
+      if (isFree(snap.lease, time, snap.session)) {
+        return snap.lease && leaseInfo(snap.lease, time, snap.session);
+      }
       const lease = snap.lease as LeaseRecord;
       // A new holder (or a new tenure of the same one) while waiting: say so.
       if (lease.holder !== seen?.holder || lease.token !== seen.token) {
         seen = lease;
-        options.onChange?.(leaseInfo(lease, time));
+        options.onChange?.(leaseInfo(lease, time, snap.session));
       }
-      let wait = lease.pins.length > 0 ? pollInterval * 40n : lease.expiry - time;
-      // Both pushes alive: the lease's release and the clock reaching the expiry wake it.
-      const pushed = sources.every((source) => source?.live);
+      const session = isSessionName(lease.holder) ? snap.session : undefined;
+      if (session && through?.name !== session.name) {
+        through?.stop.abort();
+        const ac = new AbortController();
+        const source = leases.watchLeases?.(
+          session.name,
+          AbortSignal.any([ac.signal, stop.signal]),
+        );
+        through = {
+          name: session.name,
+          stop: ac,
+          source: source ? follow(source, wakeup) : { live: false },
+        };
+      }
+      const expiry = (session ?? lease).expiry;
+      let wait = lease.pins.length > 0 ? pollInterval * 40n : expiry - time;
+      // The pushes alive: the lease's release (or its session's end) and the clock reaching
+      // the expiry wake it.
+      const pushed =
+        sources.every((source) => source?.live) && (session === undefined || through?.source.live);
       // Stryker disable next-line EqualityOperator: at wait == pollInterval, ">=" sets the value wait already has
       if (!pushed && wait > pollInterval) wait = pollInterval;
       // Stryker disable next-line EqualityOperator: at wait == MIN_SLEEP, "<=" sets the value wait already has
@@ -70,6 +111,7 @@ export async function waitUntilFree(
     }
   } finally {
     outer?.removeEventListener("abort", onAbort);
+    through?.stop.abort();
     stop.abort();
   }
 }

@@ -19,6 +19,7 @@ import {
 } from "../../src/index.js";
 import type { LeaseStore, LeaseWrite } from "../../src/lease-store.js";
 import type { ClockStore } from "../../src/store.js";
+import { VirtualClock } from "../../src/testing/index.js";
 import { eventually } from "../helpers/daemon.js";
 import { skipOrFail } from "../helpers/env.js";
 
@@ -654,6 +655,188 @@ export function leaseConformance(name: string, start: () => Promise<LeaseHarness
       } finally {
         await c.close();
       }
+    });
+    // Sessions: a session is a lease record whose name begins with a control character no
+    // lease name may hold, and a lease held through it names that record as its holder.
+    /** Leases on `store` whose timers and renewals run only when the test moves `clock`. */
+    const frozen = (store: ClockStore) => {
+      const clock = new VirtualClock();
+      return { clock, leases: new Leases(store, { clock }) };
+    };
+    const versionOf = async (store: ClockStore, lease: string) =>
+      (await seam(store).readLease(lease)).lease?.version;
+
+    test("sessions: a renewal writes the session's record alone, however many leases are held through it", async () => {
+      await setClock(100n * S);
+      const { leases } = frozen(a);
+      const session = await leases.session("alice", { ttl: "10s" });
+      const held = [];
+      for (let i = 0; i < 5; i++) held.push(await session.claim(`s/${i}`));
+      const tokens = held.map((l) => l.token);
+      assert.equal(new Set(tokens).size, 5, "a token per lease");
+      const before = await Promise.all(held.map((l) => versionOf(b, l.name)));
+      const own = await versionOf(b, session.name);
+      await setClock(104n * S);
+      await session.renew();
+      assert.notEqual(await versionOf(b, session.name), own, "the session's record was written");
+      assert.deepEqual(
+        await Promise.all(held.map((l) => versionOf(b, l.name))),
+        before,
+        "no lease's record was written",
+      );
+      assert.equal(session.expiry, 114n * S);
+      const info = await lb.get("s/3");
+      assert.equal(info?.holder, "alice");
+      assert.equal(info?.expiry, 114n * S, "a lease shows its session's expiry");
+      assert.equal(info?.session, session.name);
+      assert.equal(info?.free, false);
+      const listed = await lb.list("");
+      assert.deepEqual(
+        listed.map((l) => [l.name, l.holder, l.token]),
+        held.map((l) => [l.name, "alice", l.token]),
+        "list shows the leases, with their session's holder, and never the session's record",
+      );
+      assert.deepEqual(
+        (await lb.list("s/")).map((l) => l.expiry),
+        held.map(() => 114n * S),
+        "a narrower list resolves the sessions too",
+      );
+      const raw = await seam(b).listLeases("");
+      assert.ok(
+        raw.leases.some((r) => r.name === session.name && r.holder === "alice"),
+        "the session's record, as the store keeps it, with its control-character name",
+      );
+      await assert.rejects(lb.claim("s/0", "bob", "10s"), LeaseHeldError);
+      await session.close();
+    });
+
+    test("sessions: a rival takes a lease only after the session expired, by ending it first; the holder's renewal is refused from then on", async () => {
+      await setClock(100n * S);
+      const { leases } = frozen(a);
+      const session = await leases.session("alice", { ttl: "10s" });
+      const job = await session.claim("job");
+      await setClock(109n * S);
+      const held = await assert.rejects(lb.claim("job", "bob", "10s"), LeaseHeldError);
+      void held;
+      await setClock(110n * S);
+      const rival = await lb.claim("job", "bob", "10s");
+      assert.ok(rival.token > job.token, "a greater token");
+      const ended = (await seam(b).readLease(session.name)).lease;
+      assert.equal(ended?.holder, "", "the session was ended");
+      assert.equal(ended?.token, session.token, "its token kept");
+      await assert.rejects(session.renew(), LeaseLostError);
+      assert.ok(session.lost instanceof LeaseLostError, "the session knows it is lost");
+      assert.ok(session.signal.aborted);
+      await assert.rejects(session.claim("other"), LeaseLostError);
+      await session.close(); // nothing to release: it is not theirs any more
+      assert.equal((await lb.get("job"))?.holder, "bob");
+    });
+
+    test("sessions: the holder's renewal racing a rival's end: exactly one of them wins", async () => {
+      await setClock(100n * S);
+      const { leases } = frozen(a);
+      let time = 100n;
+      for (let round = 0; round < 8; round++) {
+        const session = await leases.session(`alice-${round}`, { ttl: "10s" });
+        const job = await session.claim(`race/${round}`);
+        time += 11n;
+        await setClock(time * S); // expired, not yet ended
+        const [renewal, claim] = await Promise.allSettled([
+          session.renew(),
+          lb.claim(`race/${round}`, "bob", "10s"),
+        ]);
+        const wins = [renewal, claim].filter((r) => r.status === "fulfilled").length;
+        assert.equal(wins, 1, `round ${round}: ${renewal.status} and ${claim.status}`);
+        const info = await lb.get(`race/${round}`);
+        if (renewal.status === "fulfilled") {
+          assert.ok((claim as PromiseRejectedResult).reason instanceof LeaseHeldError);
+          assert.equal(info?.holder, `alice-${round}`);
+          assert.equal(info?.token, job.token, "the same token");
+        } else {
+          assert.ok(renewal.reason instanceof LeaseLostError, String(renewal.reason));
+          assert.equal(info?.holder, "bob");
+        }
+        await session.close();
+      }
+    });
+
+    test("sessions: closing one frees every lease held through it in one write, tokens kept", async () => {
+      await setClock(100n * S);
+      const { leases } = frozen(a);
+      const session = await leases.session("alice", { ttl: "10s" });
+      const held = [await session.claim("c/1"), await session.claim("c/2")];
+      const versions = await Promise.all(held.map((l) => versionOf(b, l.name)));
+      await session.close();
+      assert.ok(session.signal.aborted, "its signal fired");
+      assert.ok(
+        held.every((l) => l.signal.aborted && !l.held),
+        "and every lease's with it",
+      );
+      assert.deepEqual(await Promise.all(held.map((l) => versionOf(b, l.name))), versions);
+      for (const l of held) {
+        assert.equal((await lb.get(l.name))?.free, true, `${l.name} is free`);
+        const next = await lb.claim(l.name, "bob", "10s");
+        assert.ok(next.token > l.token, `${l.name}: a greater token`);
+      }
+      await session.close(); // twice is once
+    });
+
+    test("sessions: a lease released alone is free at once; the session and its other leases go on", async () => {
+      await setClock(100n * S);
+      const { leases } = frozen(a);
+      const session = await leases.session("alice", { ttl: "10s" });
+      const one = await session.claim("r/1");
+      const two = await session.claim("r/2");
+      await one.release();
+      assert.ok(one.signal.aborted && !one.held);
+      assert.ok(two.held && !two.signal.aborted);
+      assert.equal((await lb.get("r/1"))?.free, true);
+      const again = await session.claim("r/1");
+      assert.ok(again.token > one.token, "a new tenure, a new token");
+      await session.close();
+    });
+
+    test("sessions: an operator's delete of the session's record frees its leases, and the holder learns it at its next renewal", async () => {
+      await setClock(100n * S);
+      const { leases } = frozen(a);
+      const session = await leases.session("alice", { ttl: "10s" });
+      const job = await session.claim("d/1");
+      await h.deleteLease(session.name);
+      assert.equal((await lb.get("d/1"))?.free, true, "a missing session holds nothing");
+      const rival = await lb.claim("d/1", "bob", "10s");
+      assert.ok(rival.token > job.token, "fencing tells the two apart");
+      await assert.rejects(session.renew(), LeaseLostError);
+      assert.ok(session.signal.aborted);
+    });
+
+    test("sessions: a waiter is woken when the session it waits on is closed", {
+      timeout: 60_000,
+    }, async () => {
+      await setClock(100n * S);
+      const { leases } = frozen(a);
+      const waiter = new Leases(b, { pollInterval: "1h" });
+      const session = await leases.session("alice", { ttl: "10s" });
+      await session.claim("w/1");
+      const seen: (string | undefined)[] = [];
+      const done = waiter.waitUntilExpired("w/1", { onChange: (l) => seen.push(l?.holder) });
+      await eventually(() => seen.length > 0, "the waiter's first read");
+      await session.close();
+      const info = await done;
+      assert.equal(info?.free, true);
+      assert.deepEqual(seen, ["alice"]);
+    });
+
+    test("sessions: a schedule the cluster's maxStep does not allow is refused, and nothing is left held", async () => {
+      await setClock(100n * S);
+      const { leases } = frozen(a);
+      await assert.rejects(leases.session("alice", { ttl: "1s" }), ConfigError);
+      await assert.rejects(leases.session("alice", { ttl: "10s", renewEvery: "9s" }), ConfigError);
+      const raw = await seam(b).listLeases("");
+      assert.ok(
+        raw.leases.every((r) => r.holder === ""),
+        "a session refused after its claim was released",
+      );
+      await assert.rejects(leases.session("al\nice", { ttl: "10s" }), ConfigError);
     });
   });
 }

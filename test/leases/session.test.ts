@@ -1,0 +1,183 @@
+// Sessions (src/leases/session.ts) on a fake monotonic clock and the memory store: one write
+// per renewal however many leases, an outage that hands nothing over, and the race between
+// a holder's late renewal and a rival's end of its session.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  LeaseHeldError,
+  LeaseLostError,
+  Leases,
+  MemoryStore,
+  StoreError,
+} from "../../src/index.js";
+import type { LeaseRecord } from "../../src/lease-store.js";
+import { FakeClock, settle } from "../helpers/fake-clock.js";
+
+const S = 1_000_000_000n;
+let n = 0;
+
+function setup() {
+  const clock = new FakeClock();
+  const store = new MemoryStore(`session-${process.pid}-${n++}`);
+  const leases = new Leases(store, { clock, maxStep: "1s" });
+  // A rival on the same store, with its own (real) clock.
+  const rival = new Leases(store);
+  /** Moves the stored global time, as an updater would. */
+  const setTime = async (time: bigint) => {
+    const now = await store.ensure();
+    assert.equal(await store.compareAndSwap(now, time), true);
+  };
+  return { clock, store, leases, rival, setTime };
+}
+
+describe("sessions: renewals", () => {
+  test("renewals run by themselves, one write each, whatever the number of leases held", async () => {
+    const { clock, store, leases } = setup();
+    const session = await leases.session("alice", { ttl: "9s", renewEvery: "2s" });
+    const held = [];
+    for (let i = 0; i < 50; i++) held.push(await session.claim(`p/${i}`));
+    const writes: string[] = [];
+    const write = store.leases.writeLease.bind(store.leases);
+    store.leases.writeLease = (w, version, signal) => {
+      writes.push(w.name);
+      return write(w, version, signal);
+    };
+    await clock.run(10_050, 50); // five renewals
+    assert.equal(writes.length, 5, `${writes.length} writes`);
+    assert.ok(
+      writes.every((name) => name === session.name),
+      "each the session's record",
+    );
+    assert.ok(session.held && held.every((l) => l.held && !l.signal.aborted));
+    await session.close();
+    assert.equal(writes.length, 6, "closing is one write too");
+    await store.close();
+  });
+
+  test("an outage longer than the session: its signal fires, nothing is handed over, and it resumes with the same tokens", async () => {
+    const { clock, store, leases, rival, setTime } = setup();
+    await setTime(100n * S);
+    const resumed: bigint[] = [];
+    const session = await leases.session("alice", {
+      ttl: "9s",
+      onResume: (s) => resumed.push(s.deadline),
+    });
+    const held = [await session.claim("o/1"), await session.claim("o/2")];
+    const first = session.signal;
+    const seam = store.leases;
+    const readLease = seam.readLease.bind(seam);
+    let down = true;
+    seam.readLease = (name, signal) =>
+      down
+        ? Promise.reject(new StoreError("memory", "readLease", "injected: the store is down"))
+        : readLease(name, signal);
+    // Three sessions' worth of the holder's time with the store down; no updater runs either,
+    // so global time stands still.
+    await clock.run(27_000, 50);
+    assert.ok(first.aborted, "the deadline passed: the holder stopped");
+    assert.ok(held.every((l) => !l.held && l.signal.aborted));
+    await assert.rejects(session.claim("o/3"), LeaseLostError);
+    down = false;
+    await assert.rejects(rival.claim("o/1", "bob", "9s"), LeaseHeldError, "nothing expired");
+    await clock.run(3_000, 50); // the next retry finds the store back
+    assert.equal(session.resumes, 1);
+    assert.equal(resumed.length, 1);
+    assert.ok(session.held && !session.signal.aborted, "a new signal");
+    assert.notEqual(session.signal, first);
+    for (const l of held) {
+      assert.ok(l.held && !l.signal.aborted, `${l.name} held again`);
+      assert.equal((await rival.get(l.name))?.token, l.token, `${l.name}: the same token`);
+    }
+    await session.close();
+    await store.close();
+  });
+
+  test("a session that was ended while it was away does not resume: it is lost, and says so", async () => {
+    const { clock, store, leases, rival, setTime } = setup();
+    await setTime(100n * S);
+    const session = await leases.session("alice", { ttl: "9s" });
+    const job = await session.claim("e/1");
+    const seam = store.leases;
+    const writeLease = seam.writeLease.bind(seam);
+    let down = true;
+    seam.writeLease = (w, version, signal) =>
+      down && w.name === session.name && w.holder === "alice"
+        ? Promise.reject(new StoreError("memory", "writeLease", "injected: no answer"))
+        : writeLease(w, version, signal);
+    await clock.run(9_000, 50);
+    assert.ok(session.signal.aborted);
+    await setTime(110n * S); // global time passed the session's expiry
+    const taken = await rival.claim("e/1", "bob", "9s");
+    assert.ok(taken.token > job.token);
+    down = false;
+    await clock.run(3_000, 50);
+    assert.equal(session.resumes, 0);
+    assert.ok(session.lost instanceof LeaseLostError, String(session.lost));
+    assert.ok(!job.held);
+    await session.close();
+    assert.equal((await rival.get("e/1"))?.holder, "bob", "closing a lost session frees nothing");
+    await store.close();
+  });
+});
+
+describe("sessions: a rival ends the session before it takes a lease", () => {
+  test("a renewal read before the rival's end and written after it is refused", async () => {
+    const { store, leases, rival, setTime } = setup();
+    await setTime(100n * S);
+    const session = await leases.session("alice", { ttl: "9s" });
+    const job = await session.claim("x/1");
+    await setTime(109n * S); // expired, not ended
+    // The holder's renewal reads its session, then waits until the rival has taken the lease.
+    const seam = store.leases;
+    const writeLease = seam.writeLease.bind(seam);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let paused = false;
+    seam.writeLease = async (w, version, signal) => {
+      if (w.name === session.name && w.holder === "alice" && !paused) {
+        paused = true;
+        await gate;
+      }
+      return writeLease(w, version, signal);
+    };
+    const renewal = session.renew();
+    await settle();
+    assert.ok(paused, "the renewal read, and waits to write");
+    const taken = await rival.claim("x/1", "bob", "9s");
+    release();
+    await assert.rejects(renewal, LeaseLostError);
+    assert.ok(taken.token > job.token);
+    const record = (await seam.readLease(session.name)).lease as LeaseRecord;
+    assert.equal(record.holder, "", "ended by the rival");
+    assert.equal((await rival.get("x/1"))?.holder, "bob");
+    assert.ok(session.lost && session.signal.aborted);
+    await store.close();
+  });
+
+  test("a lease held through a session another holder cannot extend or release", async () => {
+    const { store, leases, rival } = setup();
+    const session = await leases.session("alice", { ttl: "9s" });
+    const job = await session.claim("y/1");
+    await assert.rejects(rival.extend("y/1", "alice", job.token, "9s"), LeaseLostError);
+    await assert.rejects(rival.revoke("y/1", "alice", job.token), LeaseLostError);
+    assert.equal((await rival.get("y/1"))?.holder, "alice");
+    await session.close();
+    await store.close();
+  });
+
+  test("settings are checked: a ttl below 3 × maxStep, renewals that do not fit, a bad holder", async () => {
+    const { store, leases } = setup();
+    await assert.rejects(leases.session("alice", { ttl: "2s" }), /at least 3 × maxStep/);
+    await assert.rejects(leases.session("alice", { ttl: "9s", renewEvery: "5s" }), /renewEvery/);
+    await assert.rejects(leases.session("", { ttl: "9s" }), /holder/);
+    await assert.rejects(leases.session("alice", { ttl: "-1s" }), /ttl|duration/);
+    assert.deepEqual(
+      (await store.leases.listLeases("")).leases.filter((r) => r.holder !== ""),
+      [],
+      "nothing left held",
+    );
+    await store.close();
+  });
+});
