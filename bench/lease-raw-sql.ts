@@ -4,7 +4,7 @@ import pg from "pg";
 import { leaseStatements } from "../src/stores/postgres/lease-sql.js";
 import { leaseChannelName } from "../src/stores/postgres/names.js";
 import { leaseSql } from "../src/stores/sqlite/lease-sql.js";
-import { asyncOps, int, type RawLeases, type Read, syncOps } from "./lease-raw-ops.js";
+import { asyncOps, type Fields, int, type RawLeases, type Read, syncOps } from "./lease-raw-ops.js";
 
 /** The store's own SELECT … LEFT JOIN and UPDATE … RETURNING version, prepared, on the same file. */
 export function sqliteLeases(path: string, table: string, d: bigint): RawLeases {
@@ -14,20 +14,34 @@ export function sqliteLeases(path: string, table: string, d: bigint): RawLeases 
   const sql = leaseSql(table);
   const select = db.prepare<[string]>(sql.read).safeIntegers();
   const update = db.prepare(sql.updateLease).safeIntegers().pluck();
+  const nextToken = db.prepare(sql.nextToken).safeIntegers().pluck();
+  const updateLease = (name: string, f: Fields, token: bigint, version: bigint) =>
+    update.get(f.holder, token, f.start, f.expiry, f.pins, name, version) !== undefined;
+  // A claim's new token and its write in one IMMEDIATE transaction, as the store sends them.
+  const claim = db.transaction((name: string, f: Fields, read: bigint, version: bigint) =>
+    updateLease(name, f, nextToken.get(read) as bigint, version),
+  );
+  // A claim's decision is the read token + 1; the store takes the next one from its counter.
+  const tokens = new Map<string, bigint>();
   const ops = syncOps(
     {
       read: (name) => {
         const row = select.get(name) as Record<string, unknown>;
+        tokens.set(name, row.token as bigint);
         return { time: row.time as bigint, lease: row as unknown as Read["lease"] };
       },
-      write: (name, f, version) =>
-        update.get(f.holder, f.token, f.start, f.expiry, f.pins, name, version) !== undefined,
+      write: (name, f, version) => {
+        const read = tokens.get(name) ?? f.token;
+        return f.token !== read
+          ? claim.immediate(name, f, read, version)
+          : updateLease(name, f, f.token, version);
+      },
     },
     d,
   );
   return {
     sends:
-      "the store's prepared SELECT of the clock and maxStep (scalar subqueries) LEFT JOIN the lease, then its prepared UPDATE … WHERE name = ? AND version = ? RETURNING version (WAL, synchronous = FULL)",
+      "the store's prepared SELECT of the clock and maxStep (scalar subqueries) LEFT JOIN the lease, then its prepared UPDATE … WHERE name = ? AND version = ? RETURNING version; a claim's new token from the settings' counter (UPDATE … RETURNING) in the same IMMEDIATE transaction (WAL, synchronous = FULL)",
     ...ops,
     close: async () => {
       db.close();
