@@ -30,9 +30,31 @@ export interface CampaignOptions {
   /**
    * Runs a stand-by updater worker beside the campaign (Leases.keepTime), so that the lease
    * of a leader that died expires even where no `globalclock run` daemon keeps global time.
-   * Default true.
+   * Default true (false for a campaign through a session: the session's own `keepTime`
+   * decides, so that many campaigns on one session run one worker).
    */
   keepTime?: boolean;
+  /**
+   * Campaign through this session (Session.campaign): the lease is claimed through it and
+   * held while it lives; the session's renewals are the leader's, and `holder` and
+   * `duration` are the session's.
+   */
+  session?: CampaignSession;
+}
+
+/** A lease as a campaign holds it: its signal, and a release. */
+export interface HeldLease {
+  readonly signal: AbortSignal;
+  release(): Promise<void>;
+}
+
+/** What a campaign through a session needs of it (Session). */
+export interface CampaignSession {
+  /** Why it ended for good; undefined while it lives. */
+  readonly lost: Error | undefined;
+  /** False once closed by its holder or lost: its campaigns stop. */
+  readonly open: boolean;
+  claim(name: string, options?: { signal?: AbortSignal }): Promise<HeldLease>;
 }
 
 /**
@@ -40,8 +62,8 @@ export interface CampaignOptions {
  * deadline passed without a renewal, or the campaign stopped): it must stop leading then.
  * A follower knows the leader it last saw (identity, fencing token, expiry), if any.
  */
-export type ElectionState =
-  | { readonly role: "leader"; readonly lease: Lease }
+export type ElectionState<L = Lease> =
+  | { readonly role: "leader"; readonly lease: L }
   | { readonly role: "follower"; readonly leader: LeaseInfo | undefined }
   | { readonly role: "stopped" };
 
@@ -54,7 +76,7 @@ export type ElectionState =
  * Iterate it for the current state and each change:
  *   for await (const state of campaign) if (state.role === "leader") lead(state.lease);
  */
-export class Campaign implements AsyncIterable<ElectionState> {
+export class Campaign<L extends HeldLease = Lease> implements AsyncIterable<ElectionState<L>> {
   readonly name: string;
   readonly holder: string;
   readonly #leases: CampaignLeases;
@@ -62,12 +84,13 @@ export class Campaign implements AsyncIterable<ElectionState> {
   readonly #duration: bigint;
   readonly #retryDelay: bigint;
   readonly #stop = new AbortController();
-  readonly #listeners = new Set<(state: ElectionState) => void>();
+  readonly #listeners = new Set<(state: ElectionState<L>) => void>();
   readonly #failed = new Set<(err: unknown) => void>();
   #failure: { err: unknown } | undefined;
   readonly #done: Promise<void>;
-  #state: ElectionState = Object.freeze({ role: "follower", leader: undefined });
+  #state: ElectionState<L> = Object.freeze({ role: "follower", leader: undefined });
   readonly #keepTime: boolean;
+  readonly #session: CampaignSession | undefined;
 
   constructor(leases: CampaignLeases, name: string, options: CampaignOptions) {
     this.#leases = leases;
@@ -85,7 +108,8 @@ export class Campaign implements AsyncIterable<ElectionState> {
         );
       }
     }
-    this.#keepTime = options.keepTime ?? true;
+    this.#session = options.session;
+    this.#keepTime = options.keepTime ?? options.session === undefined;
     this.#retryDelay = toNanoseconds(options.retryDelay ?? 100, "retryDelay");
     if (this.#retryDelay <= 0n) throw new ConfigError("retryDelay", "retryDelay must be > 0");
     const outer = options.signal;
@@ -103,7 +127,7 @@ export class Campaign implements AsyncIterable<ElectionState> {
   }
 
   /** The current state. */
-  get state(): ElectionState {
+  get state(): ElectionState<L> {
     return this.#state;
   }
 
@@ -111,8 +135,8 @@ export class Campaign implements AsyncIterable<ElectionState> {
    * The current state, then each change, until the campaign stops; throws what stopped it
    * if that was an error no retry can mend (e.g. a duration the cluster's maxStep forbids).
    */
-  [Symbol.asyncIterator](): AsyncIterator<ElectionState> {
-    return latestValues<ElectionState>(this.#stop.signal, (push, fail) => {
+  [Symbol.asyncIterator](): AsyncIterator<ElectionState<L>> {
+    return latestValues<ElectionState<L>>(this.#stop.signal, (push, fail) => {
       if (this.#failure) fail(this.#failure.err);
       this.#listeners.add(push);
       this.#failed.add(fail);
@@ -141,7 +165,8 @@ export class Campaign implements AsyncIterable<ElectionState> {
     // the campaign, it does not end it.
     const worker = this.#keepTime ? await this.#leases.keepTime?.({ signal: stop }) : undefined;
     try {
-      await this.#campaign(stop);
+      if (this.#session) await this.#campaignThrough(this.#session, stop);
+      else await this.#campaign(stop);
     } finally {
       await worker?.stop();
     }
@@ -179,13 +204,55 @@ export class Campaign implements AsyncIterable<ElectionState> {
         await lease.release().catch(() => {});
         throw err;
       }
-      this.#set({ role: "leader", lease });
+      // Without a session, L is Lease (see Leases.campaign).
+      this.#set({ role: "leader", lease: lease as HeldLease as L });
       await keep(lease, schedule, { clock: this.#leases.clock, signal: stop });
       if (stop.aborted) {
         await lease.release().catch(() => {}); // so that a successor takes over at once
         break;
       }
       this.#set({ role: "follower", leader: undefined });
+    }
+    this.#set({ role: "stopped" });
+  }
+
+  /**
+   * The same through a session: no renewals of its own (the session's are the leader's).
+   * The leader steps down when the session's signal fires; a session whose deadline passed
+   * is claimed through again (with backoff) until it resumes, when the same holder's claim
+   * keeps its token. A session lost for good stops the campaign with the session's error.
+   */
+  async #campaignThrough(session: CampaignSession, stop: AbortSignal): Promise<void> {
+    const leases = this.#leases;
+    const claimer: Claimer<HeldLease> = {
+      clock: leases.clock,
+      claim: (name, _holder, _duration, options) => session.claim(name, options),
+      waitUntilExpired: (name, options) => leases.waitUntilExpired(name, options),
+    };
+    while (!stop.aborted) {
+      let lease: HeldLease;
+      try {
+        lease = await acquire(claimer, this.name, this.holder, this.#duration, {
+          wait: true,
+          signal: stop,
+          onWaiting: (leader) => this.#follow(leader),
+          retry: (err) => !(err instanceof ConfigError) && session.open,
+          retryDelay: this.#retryDelay,
+          maxRetryDelay: this.#duration,
+        });
+      } catch (err) {
+        if (stop.aborted || (!session.open && !session.lost)) break; // closed: stop too
+        throw session.lost ?? err;
+      }
+      this.#set({ role: "leader", lease: lease as L });
+      await aborted(AbortSignal.any([lease.signal, stop]));
+      if (stop.aborted) {
+        await lease.release().catch(() => {}); // so that a successor takes over at once
+        break;
+      }
+      this.#set({ role: "follower", leader: undefined });
+      if (session.lost) throw session.lost;
+      if (!session.open) break;
     }
     this.#set({ role: "stopped" });
   }
@@ -202,8 +269,16 @@ export class Campaign implements AsyncIterable<ElectionState> {
     this.#set({ role: "follower", leader });
   }
 
-  #set(state: ElectionState): void {
+  #set(state: ElectionState<L>): void {
     this.#state = Object.freeze(state);
     for (const listener of this.#listeners) listener(this.#state);
   }
+}
+
+/** Resolves once `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
 }

@@ -111,15 +111,15 @@ export function retryPause(retryDelay: bigint, most: bigint, failures: number): 
   return earliest(retryDelay << BigInt(Math.min(failures, 30)), most);
 }
 
-/** What the claim loop needs of Leases. */
-export interface Claimer {
+/** What the claim loop needs of Leases (or of a session, whose claims give `L`). */
+export interface Claimer<L = Lease> {
   readonly clock: WorkerClock;
   claim(
     name: string,
     holder: string,
     duration: DurationInput,
     options?: { signal?: AbortSignal },
-  ): Promise<Lease>;
+  ): Promise<L>;
   waitUntilExpired(
     name: string,
     options?: { signal?: AbortSignal; onChange?: (lease: LeaseInfo | undefined) => void },
@@ -145,13 +145,13 @@ export interface AcquireOptions {
  * store's pushes where it has them) and claims again. Errors that may mend (a restarting
  * server, a database locked for a while) are tried again after a growing pause.
  */
-export async function acquire(
-  leases: Claimer,
+export async function acquire<L = Lease>(
+  leases: Claimer<L>,
   name: string,
   holder: string,
   duration: bigint,
   options: AcquireOptions,
-): Promise<Lease> {
+): Promise<L> {
   const { signal, wait } = options;
   const retry =
     options.retry ?? ((err: unknown) => wait && err instanceof StoreError && err.retryable);

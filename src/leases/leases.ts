@@ -26,7 +26,7 @@ import {
   released,
   unpinned,
 } from "./records.js";
-import { Session, type SessionOptions, type SessionOwner } from "./session.js";
+import { Session, type SessionLease, type SessionOptions, type SessionOwner } from "./session.js";
 import { checkLeaseText } from "./validate.js";
 import { readResolved, waitUntilFree } from "./wait.js";
 
@@ -140,6 +140,14 @@ export class Leases {
           grantOf(snap, claimedInSession(snap.lease, name, session, snap.time, snap.session)),
         ),
       release: (name, holder, token, signal) => this.#revoke(name, holder, token, signal),
+      campaign: (name, session, signal) =>
+        new Campaign<SessionLease>(this, name, {
+          holder: session.holder,
+          duration: session.ttl,
+          session,
+          signal,
+        }),
+      keepTime: (signal) => this.keepTime({ signal }),
     };
   }
 

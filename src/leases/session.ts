@@ -7,7 +7,9 @@
 import { randomBytes } from "node:crypto";
 import { type DurationInput, toNanoseconds } from "../duration.js";
 import { LeaseLostError, StoreError } from "../errors.js";
+import type { UpdaterWorker } from "../worker.js";
 import type { WorkerClock } from "../worker-clock.js";
+import type { Campaign } from "./election.js";
 import { type HoldSchedule, holdSchedule, keep, retryPause } from "./hold.js";
 import { SESSION_PREFIX } from "./info.js";
 import type { Grant, Lease } from "./lease.js";
@@ -24,6 +26,10 @@ export interface SessionOwner {
   claimThrough(name: string, session: string, signal?: AbortSignal): Promise<Grant>;
   /** Releases record `name` held by `holder` with `token`. */
   release(name: string, holder: string, token: bigint, signal?: AbortSignal): Promise<void>;
+  /** A campaign on lease `name` through `session`. */
+  campaign(name: string, session: Session, signal?: AbortSignal): Campaign<SessionLease>;
+  /** A stand-by updater worker, stopped by `signal`. */
+  keepTime(signal: AbortSignal): Promise<UpdaterWorker>;
 }
 
 export interface SessionOptions {
@@ -35,6 +41,12 @@ export interface SessionOptions {
   retryDelay?: DurationInput;
   /** Ends the opening claim (not the session: close() ends it). */
   signal?: AbortSignal;
+  /**
+   * Runs a stand-by updater worker while the session is open (Leases.keepTime), so that
+   * leases held through dead sessions expire even where no `globalclock run` daemon keeps
+   * global time. One per session, however many leases or campaigns. Default false.
+   */
+  keepTime?: boolean;
   /**
    * Called when a renewal, made after the session's deadline had passed (a store outage,
    * a paused process), found it still standing: nobody ended it because global time had
@@ -91,8 +103,13 @@ export class Session {
       await lease.release().catch(() => {});
       throw err;
     }
-    return new Session(owner, lease, schedule, options.onResume);
+    const session = new Session(owner, lease, schedule, options.onResume);
+    if (options.keepTime) session.#worker = owner.keepTime(session.#end.signal);
+    return session;
   }
+
+  /** The stand-by updater worker, where keepTime. */
+  #worker: Promise<UpdaterWorker> | undefined;
 
   private constructor(
     owner: SessionOwner,
@@ -119,6 +136,10 @@ export class Session {
   get token(): bigint {
     return this.#lease.token;
   }
+  /** The session's duration in global time (nanoseconds). */
+  get ttl(): bigint {
+    return this.#schedule.duration;
+  }
   /** Global time from which others may end the session, as last renewed. */
   get expiry(): bigint {
     return this.#lease.expiry;
@@ -134,6 +155,10 @@ export class Session {
   /** True until the deadline passes (by the clock), or the session is lost or closed. */
   get held(): boolean {
     return !this.#signal.aborted && this.#lease.held;
+  }
+  /** True until closed or lost (a passed deadline leaves it open: it may resume). */
+  get open(): boolean {
+    return !this.#end.signal.aborted;
   }
   /** How many times it resumed after its deadline had passed. */
   get resumes(): number {
@@ -154,6 +179,17 @@ export class Session {
     this.#checkHeld(name);
     const grant = await this.#owner.claimThrough(name, this.name, options.signal);
     return new SessionLease(this, this.#owner, name, grant.token);
+  }
+
+  /**
+   * A leader election on lease `name` through this session (Campaign): the lease is claimed
+   * through it and held while it lives, with no renewals of its own, so a process can
+   * campaign for many leases at the cost of one session. Stop it with `signal` or stop().
+   */
+  campaign(name: string, options: { signal?: AbortSignal } = {}): Campaign<SessionLease> {
+    checkLeaseText("name", name);
+    this.#checkOpen();
+    return this.#owner.campaign(name, this, options.signal);
   }
 
   /**
@@ -182,6 +218,7 @@ export class Session {
         this.#end.abort(new LeaseLostError(this.name, "its session was closed by its holder"));
       }
       await this.#running;
+      await (await this.#worker)?.stop();
       if (this.#lost) return;
       await this.#owner.release(this.name, this.holder, this.token, signal);
     })();

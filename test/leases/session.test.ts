@@ -11,6 +11,7 @@ import {
   StoreError,
 } from "../../src/index.js";
 import type { LeaseRecord } from "../../src/lease-store.js";
+import { eventually } from "../helpers/daemon.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
 
 const S = 1_000_000_000n;
@@ -178,6 +179,99 @@ describe("sessions: a rival ends the session before it takes a lease", () => {
       [],
       "nothing left held",
     );
+    await store.close();
+  });
+});
+
+describe("sessions: campaigns through one session", () => {
+  /** The campaign's next state matching `want`. */
+  async function until<T extends { role: string }>(
+    campaign: AsyncIterable<T>,
+    want: (s: T) => boolean,
+  ): Promise<T> {
+    for await (const state of campaign) if (want(state)) return state;
+    throw new Error("the campaign stopped first");
+  }
+
+  test("one session leads many names; another's campaigns follow it, and take over when it closes", async () => {
+    const store = new MemoryStore(`session-${process.pid}-${n++}`);
+    const leases = new Leases(store, { maxStep: "1s" });
+    const a = await leases.session("alice", { ttl: "9s" });
+    const b = await leases.session("bob", { ttl: "9s" });
+    const names = ["c/1", "c/2", "c/3"];
+    const ours = names.map((name) => a.campaign(name));
+    const led = await Promise.all(ours.map((c) => until(c, (s) => s.role === "leader")));
+    const theirs = names.map((name) => b.campaign(name));
+    const following = await Promise.all(
+      theirs.map((c) => until(c, (s) => s.role === "follower" && s.leader !== undefined)),
+    );
+    for (const s of following) {
+      assert.equal(s.role === "follower" && s.leader?.holder, "alice", "they know the leader");
+    }
+    const writes: string[] = [];
+    const write = store.leases.writeLease.bind(store.leases);
+    store.leases.writeLease = (w, version, signal) => {
+      writes.push(w.name);
+      return write(w, version, signal);
+    };
+    await a.renew();
+    assert.deepEqual(writes, [a.name], "three leaders renewed by one write");
+    await a.close(); // every lease of alice's released at once
+    const taken = await Promise.all(theirs.map((c) => until(c, (s) => s.role === "leader")));
+    taken.forEach((s, i) => {
+      const before = led[i];
+      assert.ok(s.role === "leader" && before?.role === "leader");
+      assert.ok(s.lease.token > before.lease.token, "a greater token");
+      assert.ok(before.lease.signal.aborted, "the old leader was told to stop");
+    });
+    for (const c of ours) {
+      await c.stop();
+      assert.equal(c.state.role, "stopped", "a closed session's campaigns stop");
+    }
+    for (const c of theirs) await c.stop();
+    for (const name of names)
+      assert.equal((await leases.get(name))?.free, true, "released at stop");
+    await b.close();
+    await store.close();
+  });
+
+  test("a leader whose session's deadline passes steps down, and leads again with the same token when the session resumes", async () => {
+    const { clock, store, leases } = setup();
+    const session = await leases.session("alice", { ttl: "9s" });
+    const campaign = session.campaign("lead");
+    const first = await until(campaign, (s) => s.role === "leader");
+    if (first.role !== "leader") throw new Error("not a leader");
+    const seam = store.leases;
+    const readLease = seam.readLease.bind(seam);
+    let down = true;
+    seam.readLease = (name, signal) =>
+      down
+        ? Promise.reject(new StoreError("memory", "readLease", "injected: the store is down"))
+        : readLease(name, signal);
+    await clock.run(12_000, 50);
+    assert.ok(first.lease.signal.aborted, "demoted at the deadline");
+    assert.equal(campaign.state.role, "follower");
+    down = false;
+    await clock.run(12_000, 50);
+    const again = campaign.state;
+    assert.ok(again.role === "leader", `now ${again.role}`);
+    assert.equal(again.lease.token, first.lease.token, "the same token");
+    assert.equal(session.resumes, 1);
+    await campaign.stop();
+    await session.close();
+    await store.close();
+  });
+});
+
+describe("sessions: keeping time", () => {
+  test("keepTime: a stand-by updater runs while the session is open, so its leases can expire", async () => {
+    const store = new MemoryStore(`session-${process.pid}-${n++}`);
+    const leases = new Leases(store);
+    const session = await leases.session("alice", { ttl: "5s", keepTime: true });
+    const start = (await store.read()) ?? 0n;
+    await eventually(async () => ((await store.read()) ?? 0n) > start, "global time to move");
+    await session.close();
+    assert.equal((await store.leases.readLease(session.name)).lease?.holder, "", "released");
     await store.close();
   });
 });
