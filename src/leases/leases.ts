@@ -28,7 +28,7 @@ import {
 } from "./records.js";
 import { Session, type SessionLease, type SessionOptions, type SessionOwner } from "./session.js";
 import { checkLeaseText } from "./validate.js";
-import { readResolved, waitUntilFree } from "./wait.js";
+import { readResolved, SharedWaits, waitUntilFree } from "./wait.js";
 
 export interface LeasesOptions {
   /** Monotonic time and timers; real ones by default. */
@@ -104,6 +104,15 @@ export class Leases {
   readonly #onClose: (() => void | Promise<void>) | undefined;
   readonly #owner: LeaseOwner;
   readonly #sessions: SessionOwner;
+  /** This process's waits, one loop per lease however many wait on it. */
+  readonly #waits = new SharedWaits((name, signal, onChange) =>
+    waitUntilFree(this.#store, name, {
+      clock: this.clock,
+      pollInterval: this.#pollInterval,
+      signal,
+      onChange,
+    }),
+  );
   #closed = false;
 
   constructor(store: ClockStore, options: LeasesOptions = {}) {
@@ -259,7 +268,9 @@ export class Leases {
   /**
    * Resolves once the lease is free (released, or expired and unpinned) by the stored global
    * time, with the lease as then read. Woken by the store's pushes where it has them.
-   * `onChange` is called with the lease each time a read finds a new holder or token.
+   * `onChange` is called with the lease each time a read finds a new holder or token (a
+   * caller who joins a wait already running is told the holder last seen). The waits of
+   * one Leases on the same lease share one loop: one read per change, however many wait.
    */
   async waitUntilExpired(
     name: string,
@@ -267,12 +278,7 @@ export class Leases {
   ): Promise<LeaseInfo | undefined> {
     checkLeaseText("name", name);
     this.#checkOpen();
-    return waitUntilFree(this.#store, name, {
-      clock: this.clock,
-      pollInterval: this.#pollInterval,
-      signal: options.signal,
-      onChange: options.onChange,
-    });
+    return this.#waits.wait(name, options.signal, options.onChange);
   }
 
   /**

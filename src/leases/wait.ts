@@ -165,3 +165,101 @@ class Wakeup {
     });
   }
 }
+
+type OnChange = (lease: LeaseInfo | undefined) => void;
+
+/** One wait loop, and the callers it serves. */
+interface Shared {
+  readonly stop: AbortController;
+  readonly listeners: Set<OnChange>;
+  readonly done: Promise<LeaseInfo | undefined>;
+  /** What the loop told its listeners last, for a caller who joins later. */
+  last: { lease: LeaseInfo | undefined } | undefined;
+  users: number;
+}
+
+/**
+ * Waits of one process on the same lease share one loop (waitUntilFree): one read per
+ * change of the lease or the clock, however many callers wait. A caller that gives up (its
+ * signal) leaves; the loop stops when the last one has.
+ */
+export class SharedWaits {
+  readonly #loops = new Map<string, Shared>();
+  readonly #start: (
+    name: string,
+    signal: AbortSignal,
+    onChange: OnChange,
+  ) => Promise<LeaseInfo | undefined>;
+
+  constructor(
+    start: (
+      name: string,
+      signal: AbortSignal,
+      onChange: OnChange,
+    ) => Promise<LeaseInfo | undefined>,
+  ) {
+    this.#start = start;
+  }
+
+  /** Loops running: one per lease waited on. */
+  get size(): number {
+    return this.#loops.size;
+  }
+
+  wait(
+    name: string,
+    signal: AbortSignal | undefined,
+    onChange: OnChange | undefined,
+  ): Promise<LeaseInfo | undefined> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const shared = this.#loops.get(name) ?? this.#loop(name);
+    shared.users++;
+    if (onChange) {
+      shared.listeners.add(onChange);
+      const last = shared.last;
+      if (last) queueMicrotask(() => onChange(last.lease));
+    }
+    return new Promise((resolve, reject) => {
+      const leave = () => {
+        signal?.removeEventListener("abort", onAbort);
+        if (onChange) shared.listeners.delete(onChange);
+        if (--shared.users === 0) shared.stop.abort();
+      };
+      const onAbort = () => {
+        leave();
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      shared.done.then(
+        (lease) => {
+          leave();
+          resolve(lease);
+        },
+        (err: unknown) => {
+          leave();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  #loop(name: string): Shared {
+    const stop = new AbortController();
+    const listeners = new Set<OnChange>();
+    const shared: Shared = {
+      stop,
+      listeners,
+      last: undefined,
+      users: 0,
+      done: this.#start(name, stop.signal, (lease) => {
+        shared.last = { lease };
+        for (const listener of listeners) listener(lease);
+      }).finally(() => {
+        if (this.#loops.get(name) === shared) this.#loops.delete(name);
+      }),
+    };
+    shared.done.catch(() => {}); // its callers see the failure; one that left does not
+    this.#loops.set(name, shared);
+    return shared;
+  }
+}

@@ -250,7 +250,8 @@ describe("sessions: campaigns through one session", () => {
         : readLease(name, signal);
     await clock.run(12_000, 50);
     assert.ok(first.lease.signal.aborted, "demoted at the deadline");
-    assert.equal(campaign.state.role, "follower");
+    const demoted = campaign.state;
+    assert.equal(demoted.role, "follower");
     down = false;
     await clock.run(12_000, 50);
     const again = campaign.state;

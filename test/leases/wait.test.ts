@@ -321,3 +321,66 @@ describe("waitUntilFree: pushes, notices and listeners", () => {
     await done;
   });
 });
+
+describe("waits of one process on one lease share one loop", () => {
+  /** A memory store whose lease reads are counted, and Leases on it. */
+  function counted() {
+    const store = new MemoryStore();
+    const reads = { count: 0 };
+    const read = store.leases.readLease.bind(store.leases);
+    store.leases.readLease = (name, signal) => {
+      reads.count++;
+      return read(name, signal);
+    };
+    return { store, reads, leases: new Leases(store) };
+  }
+
+  test("twenty waiters cost one read per change, not one each, and each learns the holder", async () => {
+    const { store, reads, leases } = counted();
+    const held = await leases.claim("job", "alice", "1h");
+    reads.count = 0;
+    const seen: string[][] = Array.from({ length: 20 }, () => []);
+    const waits = seen.map((s) =>
+      leases.waitUntilExpired("job", { onChange: (l) => s.push(l?.holder ?? "") }),
+    );
+    await settle();
+    for (let i = 0; i < 50 && seen.some((s) => s.length === 0); i++) await settle();
+    assert.ok(
+      seen.every((s) => s.join() === "alice"),
+      `every waiter told of alice once: ${seen.map((s) => s.join("+")).join(" ")}`,
+    );
+    const before = reads.count;
+    assert.equal(before, 1, "one read to start twenty waits");
+    await held.release();
+    const freed = await Promise.all(waits);
+    assert.ok(freed.every((l) => l?.free === true));
+    assert.ok(reads.count - before <= 3, `${reads.count - before} reads after one release`);
+    await store.close();
+  });
+
+  test("a waiter that gives up leaves alone; the loop stops once the last has left", async () => {
+    const { store, reads, leases } = counted();
+    const held = await leases.claim("job", "alice", "1h");
+    const quitter = new AbortController();
+    const quits = leases.waitUntilExpired("job", { signal: quitter.signal });
+    const stays = leases.waitUntilExpired("job");
+    await settle();
+    quitter.abort(new Error("gave up"));
+    await assert.rejects(quits, /gave up/);
+    await held.release();
+    assert.equal((await stays)?.free, true, "the other still learns the release");
+    // Now one waiter, alone, gives up: nothing reads on its behalf any more.
+    const again = await leases.claim("job", "bob", "1h");
+    const last = new AbortController();
+    const gone = leases.waitUntilExpired("job", { signal: last.signal });
+    await settle();
+    last.abort(new Error("gone"));
+    await assert.rejects(gone, /gone/);
+    await settle();
+    await again.release(); // its own read and write, and a push nobody waits for
+    const after = reads.count;
+    for (let i = 0; i < 5; i++) await settle();
+    assert.equal(reads.count, after, "no loop left to read");
+    await store.close();
+  });
+});
