@@ -85,12 +85,15 @@ export function showInfo(info: LeaseInfo): Record<string, unknown> {
     pins: info.pins,
     free: info.free,
     time: info.time.toString(),
+    // The session's record name, without its leading control character.
+    ...(info.session === undefined ? {} : { session: info.session.slice(1) }),
   };
 }
 
 /** A lease as one line: name, holder, token, and whether (or until when) it is held. */
 export function infoLine(info: LeaseInfo): string {
-  const who = info.holder === "" ? "released" : `held by ${info.holder}`;
+  const through = info.session === undefined ? "" : ` through ${info.session.slice(1)}`;
+  const who = info.holder === "" ? "released" : `held by ${info.holder}${through}`;
   const state = info.free
     ? "free"
     : info.pins.length > 0

@@ -3,6 +3,7 @@
 // a holder's late renewal and a rival's end of its session.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { infoLine, showInfo } from "../../src/cli/lease-commands.js";
 import {
   LeaseHeldError,
   LeaseLostError,
@@ -273,6 +274,38 @@ describe("sessions: keeping time", () => {
     await eventually(async () => ((await store.read()) ?? 0n) > start, "global time to move");
     await session.close();
     assert.equal((await store.leases.readLease(session.name)).lease?.holder, "", "released");
+    await store.close();
+  });
+});
+
+describe("sessions: what readers show", () => {
+  test("a lease held through a session shows the session's holder, expiry and name, printable", async () => {
+    const { store, leases, setTime } = setup();
+    await setTime(100n * S);
+    const session = await leases.session("alice", { ttl: "9s" });
+    await session.claim("r/1");
+    const info = await leases.get("r/1");
+    assert.ok(info);
+    const id = session.name.slice(1);
+    assert.match(id, /^session\/alice\/[0-9a-f]{16}$/);
+    assert.deepEqual(
+      { holder: info.holder, expiry: info.expiry, session: info.session },
+      { holder: "alice", expiry: 109n * S, session: session.name },
+    );
+    assert.equal(showInfo(info).session, id);
+    assert.match(
+      infoLine(info),
+      new RegExp(`held by alice through ${id}  token \\d+  expires in 9s`),
+    );
+    assert.equal(
+      showInfo(
+        (await leases.claim("plain", "bob", "9s")) &&
+          ((await leases.get("plain")) as NonNullable<typeof info>),
+      ).session,
+      undefined,
+    );
+    await session.close();
+    assert.match(infoLine((await leases.get("r/1")) as NonNullable<typeof info>), /released|free/);
     await store.close();
   });
 });
