@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { failoverChart } from "./chart.js";
+import { outageChart } from "./outage.js";
 import { README, readmeSection, writeReadme } from "./readme.js";
 import { type BenchResults, markdown } from "./report.js";
 
@@ -28,7 +29,11 @@ export function writeOutputs(results: BenchResults, name: string, json = true): 
     const stalls = first.kills.map((k) => k.stallMs);
     writeFileSync(`${DIR}${chart}`, failoverChart(first.trace, first.store, stalls));
   }
-  const md = markdown(results, chart);
+  const outage = results.outage.length
+    ? `${name === "bench" ? "outage" : `${name}-outage`}.svg`
+    : undefined;
+  if (outage) writeFileSync(`${DIR}${outage}`, outageChart(results.outage));
+  const md = markdown(results, chart, outage);
   writeFileSync(`${DIR}${name}.md`, md);
   // The results are committed, so they are formatted as the linter wants them.
   const biome = fileURLToPath(new URL("../node_modules/.bin/biome", import.meta.url));
@@ -41,7 +46,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const file = process.argv[2] ?? `${DIR}bench.json`;
   // Runs saved before a part existed lack its field.
   const saved = JSON.parse(readFileSync(file, "utf8")) as Partial<BenchResults>;
-  const results = { leases: [], handover: [], ...saved } as BenchResults;
+  const results = {
+    leases: [],
+    handover: [],
+    scale: [],
+    outage: [],
+    peers: undefined,
+    ...saved,
+  } as BenchResults;
   writeOutputs(results, basename(file, ".json"), false);
   process.stdout.write(`rendered again from ${file}\n`);
 }

@@ -133,8 +133,41 @@ export function readmeSection(r: BenchResults): string {
         .join("; ")}.`,
     );
   }
+  if (r.scale.length) {
+    bullets.push(
+      `**Scale** (sessions; ${r.scale[0]?.holders} holders in ${r.scale[0]?.processes} processes, session ttl ${r.scale[0]?.sessionTtl}): store writes per renewal period, renewal p99 and lapses at each number of leases: ${r.scale
+        .map(
+          (x) =>
+            `${x.store} ${x.curve.map((p) => `${f(p.leases)} leases ${f(p.writesPerRenewalPeriod)} writes, ${f(p.renewalP99Ms, 1)} ms, ${p.lapses} lapsed`).join(" → ")}`,
+        )
+        .join("; ")}. The writes stay one per holder whatever the number of leases.`,
+    );
+  }
+  if (r.outage.length) {
+    bullets.push(
+      `**Outage** (3 × the TTL, then back; leases that changed holder, globalclock vs a wall-clock lease table on the same store): ${r.outage
+        .map(
+          (x) =>
+            `${x.store}, ${x.kind}: ${x.changedHolder} of ${x.leases} vs ${x.baselineChangedHolder} of ${x.leases}`,
+        )
+        .join("; ")}.`,
+    );
+  }
+  const peerOps = r.peers?.ops ?? [];
+  if (peerOps.length) {
+    bullets.push(
+      `**Peers** (ops/s, one in flight): ${peerOps
+        .map((x) => `${x.side} on ${x.store} ${f(x.opsPerSecond)} (${x.op})`)
+        .join(
+          "; ",
+        )}. Only globalclock hands out a fencing token per lease and judges expiry by a time no wall clock moves; see the full report for crash handover times and what each side guarantees.`,
+    );
+  }
   out.push(bullets.map((b) => `- ${b}`).join("\n"));
   out.push("![global time against wall time through failovers](bench/results/failover.svg)");
+  if (r.outage.length) {
+    out.push("![leases that changed holder through an outage](bench/results/outage.svg)");
+  }
   return out.join("\n\n");
 }
 

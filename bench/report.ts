@@ -8,6 +8,8 @@ import type { HandoverResult } from "./handover.js";
 import type { LeaseRow } from "./leases.js";
 import type { Load, Machine } from "./machine.js";
 import type { MemoryRow } from "./memory.js";
+import { type OutageRow, outageTable } from "./outage.js";
+import { type PeersResult, peersTable } from "./peers.js";
 import type { RateResult } from "./rate.js";
 import {
   anchorsTable,
@@ -17,6 +19,7 @@ import {
   leasesNotes,
   leasesTable,
 } from "./report-leases.js";
+import { type ScaleRow, scaleTable } from "./scale.js";
 import type { StoreRow } from "./stores.js";
 
 export { TARGETS };
@@ -36,6 +39,12 @@ export interface BenchResults {
   handover: HandoverResult[];
   rate: RateResult[];
   memory: MemoryRow[];
+  /** Many holders and leases through sessions (bench/scale.ts). */
+  scale: ScaleRow[];
+  /** The store down, or every updater stopped, for 3 × the TTL (bench/outage.ts). */
+  outage: OutageRow[];
+  /** etcd3's Lock and Election, node-redlock on Redis, beside globalclock (bench/peers.ts). */
+  peers: PeersResult | undefined;
   skipped: Record<string, string>;
 }
 
@@ -139,7 +148,11 @@ export const METHOD = [
   "Memory: one daemon alone on its clock, serving /metrics, read after the stated time; beside it, started and read at the same moments, a bare `node` process that imports the same driver, opens one connection, uses it once and idles (bench/memory-baseline.mjs). The overhead is the difference: the CLI, logger, metrics, HTTP server, worker and store code.",
 ];
 
-export function markdown(r: BenchResults, chart: string | undefined): string {
+export function markdown(
+  r: BenchResults,
+  chart: string | undefined,
+  outageSvg?: string | undefined,
+): string {
   const parts = [
     `# globalclock benchmarks — ${r.mode} run, ${r.date.slice(0, 10)}`,
     r.mode === "quick"
@@ -172,6 +185,13 @@ export function markdown(r: BenchResults, chart: string | undefined): string {
     rateTable(r),
     "## Memory",
     memoryTable(r),
+    r.scale.length ? "## Scale: many holders, many leases" : "",
+    r.scale.length ? scaleTable(r.scale) : "",
+    r.outage.length ? "## Outage: the store down, or every updater stopped" : "",
+    r.outage.length ? outageTable(r.outage) : "",
+    outageSvg ? `![leases that changed holder through an outage](${outageSvg})` : "",
+    r.peers ? "## Peers: what users would pick instead" : "",
+    r.peers ? peersTable(r.peers) : "",
     "## Not measured",
     Object.entries(r.skipped)
       .map(([k, v]) => `- ${k}: ${v}`)

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only stores,leases,contention,failover,handover,rate]`
+ * `npm run bench [-- --quick] [-- --only stores,leases,contention,failover,handover,rate,scale,outage,peers]`
  *
  * Starts its own servers (PostgreSQL, etcd) with the test harness, measures, and writes
  * bench/results/<mode>.json and .md and the failover chart; a full run of every part
@@ -14,14 +14,27 @@ import { handoverSection } from "./handover.js";
 import { leasesSection } from "./leases.js";
 import { CpuMeter, describeMachine, LoadLog, sqliteVersion } from "./machine.js";
 import { startMemoryProbe } from "./memory.js";
+import { outageSection } from "./outage.js";
 import { writeOutputs } from "./output.js";
+import { peersSection } from "./peers.js";
 import { killAll } from "./processes.js";
 import { rateSection } from "./rate.js";
 import type { BenchResults } from "./report.js";
+import { scaleSection } from "./scale.js";
 import { etcdVersion, postgresVersion, Scratch, startEtcd, startPostgres } from "./servers.js";
 import { storesSection } from "./stores.js";
 
-const PARTS = ["stores", "leases", "contention", "failover", "handover", "rate"] as const;
+const PARTS = [
+  "stores",
+  "leases",
+  "contention",
+  "failover",
+  "handover",
+  "rate",
+  "scale",
+  "outage",
+  "peers",
+] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -93,6 +106,9 @@ const results: BenchResults = {
   handover: [],
   rate: [],
   memory: [],
+  scale: [],
+  outage: [],
+  peers: undefined,
   skipped,
 };
 try {
@@ -121,6 +137,18 @@ try {
     const memory = await startMemoryProbe(ctx);
     results.rate = await load.section("rate", () => rateSection(ctx));
     results.memory = await memory.finish();
+  }
+  if (runs("scale")) {
+    log("scale: many holders, many leases, through sessions");
+    results.scale = await load.section("scale", () => scaleSection(ctx));
+  }
+  if (runs("outage")) {
+    log("outage: the store down, and every updater stopped, for 3 × the TTL");
+    results.outage = await load.section("outage", () => outageSection(ctx));
+  }
+  if (runs("peers")) {
+    log("peers: etcd3's Lock and Election, node-redlock on Redis");
+    results.peers = await load.section("peers", () => peersSection(ctx));
   }
 } finally {
   await ctx.etcd?.close();

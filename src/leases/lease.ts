@@ -48,8 +48,15 @@ export function deadlineOf(grant: Grant): bigint {
  */
 export class Lease {
   readonly #owner: LeaseOwner;
-  /** Aborted when the lease stops; it also cancels the deadline timer. */
-  readonly #controller = new AbortController();
+  /**
+   * Made when `signal` is first asked for, and aborted when the lease stops; it also
+   * cancels the deadline timer, which runs only while someone may listen. A lease whose
+   * signal nobody asks for costs no controller, no timer and no error object: `held`
+   * and `extend` read the clock themselves.
+   */
+  #controller: AbortController | undefined;
+  /** Why the lease stopped, once it did (made when first needed). */
+  #stopped: LeaseLostError | (() => LeaseLostError) | undefined;
   #grant: Grant;
   #deadline: bigint;
   #armed = false;
@@ -58,7 +65,6 @@ export class Lease {
     this.#owner = owner;
     this.#grant = grant;
     this.#deadline = deadlineOf(grant);
-    this.#arm();
   }
 
   get name(): string {
@@ -89,11 +95,19 @@ export class Lease {
   }
   /** Fires at the deadline, or when the lease is released; the reason says which. */
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#stopped === undefined && this.#owner.clock.now() >= this.#deadline) {
+        this.#stopped = this.#expired;
+      }
+      if (this.#stopped) this.#controller.abort(this.#reason());
+      else this.#arm();
+    }
     return this.#controller.signal;
   }
   /** True until the deadline passes (by the clock, whether or not its timer has fired yet) or the lease is released. */
   get held(): boolean {
-    return !this.#controller.signal.aborted && this.#owner.clock.now() < this.#deadline;
+    return this.#stopped === undefined && this.#owner.clock.now() < this.#deadline;
   }
   /** Nanoseconds left until the deadline (negative once it passed). */
   remaining(): bigint {
@@ -123,7 +137,7 @@ export class Lease {
 
   /** Releases the lease so another may take it at once; the token is kept, never reused. */
   async release(signal?: AbortSignal): Promise<void> {
-    this.#stop(new LeaseLostError(this.name, "it was released by its holder"));
+    this.#stop(() => new LeaseLostError(this.name, "it was released by its holder"));
     await this.#owner.release(this.#grant, signal);
   }
 
@@ -137,8 +151,8 @@ export class Lease {
   /** Throws why the lease is gone, if it is: released, lost, or past its deadline by the clock. */
   #checkHeld(): void {
     if (this.held) return;
-    this.#stop(this.#expired()); // the deadline passed before its timer had its turn
-    throw this.#controller.signal.reason as LeaseLostError;
+    this.#stop(this.#expired); // the deadline passed before its timer had its turn
+    throw this.#reason();
   }
 
   /**
@@ -147,7 +161,8 @@ export class Lease {
    * again for the rest.
    */
   #arm(): void {
-    if (this.#armed) return;
+    const controller = this.#controller;
+    if (this.#armed || !controller) return; // no signal asked for: no timer either
     this.#armed = true;
     const wait = this.#deadline - this.#owner.clock.now();
     // Unref'd: a lease left unreleased must not keep its process alive until the deadline.
@@ -155,7 +170,7 @@ export class Lease {
       .sleep(
         // Stryker disable next-line EqualityOperator: `>=` differs only at wait === 0n, which passes 0n either way
         wait > 0n ? wait : 0n,
-        this.#controller.signal,
+        controller.signal,
         { unref: true },
       )
       .then(this.#fired);
@@ -165,18 +180,28 @@ export class Lease {
     this.#armed = false;
     if (!fired) return; // the lease stopped
     if (this.#owner.clock.now() < this.#deadline) this.#arm();
-    else this.#stop(this.#expired());
+    else this.#stop(this.#expired);
   };
 
-  #expired(): LeaseLostError {
-    return new LeaseLostError(
+  readonly #expired = (): LeaseLostError =>
+    new LeaseLostError(
       this.name,
       "its deadline passed before it was extended; the holder must stop acting on it",
     );
+
+  /** The first reason the lease stopped for, made now if it was not yet. */
+  #reason(): LeaseLostError {
+    const stopped = this.#stopped;
+    if (typeof stopped !== "function") return stopped as LeaseLostError;
+    const reason = stopped();
+    this.#stopped = reason;
+    return reason;
   }
 
-  #stop(reason: LeaseLostError): void {
-    // Stryker disable next-line ConditionalExpression: abort() on an aborted controller does nothing (the first reason stays, no second event)
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  /** Stops the lease; the first reason stays. */
+  #stop(reason: () => LeaseLostError): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = reason;
+    this.#controller?.abort(this.#reason());
   }
 }

@@ -44,6 +44,8 @@ test("the signal fires at the deadline, not before; then the lease is gone", asy
 test("an extend moves the deadline: the timer that fires at the old one waits again", async () => {
   const { clock, store, leases } = setup();
   const lease = await leases.claim("job", "a", "9s");
+  assert.equal(clock.pending, 0, "no timer until someone asks for the signal");
+  assert.ok(!lease.signal.aborted); // a listener's first look arms it
   await clock.advance(2n * S);
   await lease.extend("9s");
   assert.equal(lease.deadline, 2n * S + LEFT);
@@ -157,6 +159,7 @@ test("`await using`: released at the end of the block; a lease already lost is l
 test("held goes by the clock: false at the deadline even before its timer has had its turn", async () => {
   const { clock, store, leases } = setup();
   const lease = await leases.claim("job", "a", "9s");
+  assert.ok(!lease.signal.aborted); // a listener's first look arms its timer
   await clock.advance(LEFT - 1n);
   assert.ok(lease.held);
   const moving = clock.advance(1n); // the clock reads the deadline; the timer wakes later
@@ -196,10 +199,9 @@ test("a claim that returns past its deadline: lost at once, and the clock never 
   const lease = await claiming;
   assert.equal(lease.remaining(), -5n);
   assert.equal(lease.held, false);
-  assert.deepEqual(asked, [0n], "one timer, due at once");
-  await clock.advance(0n);
-  assert.ok(lease.signal.aborted);
+  assert.ok(lease.signal.aborted, "its signal, first asked for past the deadline, has fired");
   assert.match(String(lease.signal.reason), /deadline passed before it was extended/);
+  assert.deepEqual(asked, [], "and no timer was asked for");
   await leases.close();
   await store.close();
 });
@@ -225,6 +227,25 @@ test("`await using` on a lease another took meanwhile: its LeaseLostError is swa
     (e: unknown) => e instanceof StoreError && /disk gone/.test(e.message),
   );
   seam.readLease = read;
+  await leases.close();
+  await store.close();
+});
+
+test("a lease whose signal nobody asks for costs no timer; asked for after a release, it has fired with the reason", async () => {
+  const { clock, store, leases } = setup();
+  const lease = await leases.claim("job", "a", "9s");
+  await lease.extend("9s");
+  assert.equal(clock.pending, 0, "no timer");
+  await lease.release();
+  assert.ok(!lease.held);
+  assert.ok(lease.signal.aborted);
+  assert.match(String(lease.signal.reason), /released by its holder/);
+  assert.equal(clock.pending, 0);
+  const other = await leases.claim("other", "a", "9s");
+  await clock.advance(LEFT);
+  assert.equal(other.held, false, "held goes by the clock, timer or not");
+  await assert.rejects(other.extend("9s"), /deadline passed/);
+  assert.match(String(other.signal.reason), /deadline passed/, "the first reason stays");
   await leases.close();
   await store.close();
 });
