@@ -27,6 +27,8 @@ export interface LiveLimits {
   readonly pushMs: number;
   /** How often the leases are read where the store cannot push their changes (or its push broke). */
   readonly fallbackMs: number;
+  /** The least time from one list of the leases to the next, however often changes are pushed. */
+  readonly listEveryMs: number;
 }
 
 export const LIVE_LIMITS: LiveLimits = Object.freeze({
@@ -35,6 +37,7 @@ export const LIVE_LIMITS: LiveLimits = Object.freeze({
   handovers: 50,
   pushMs: 100,
   fallbackMs: 3_000,
+  listEveryMs: 1_000,
 });
 
 /** What the page's banner says: the first that applies, in this order. */
@@ -135,6 +138,8 @@ export class LiveState {
   #watching = false;
   #refreshing: Promise<void> | undefined;
   #again = false;
+  /** When the last list of the leases began (performance.now()). */
+  #lastList = Number.NEGATIVE_INFINITY;
   #pushTimer: NodeJS.Timeout | undefined;
   #stallTimer: NodeJS.Timeout | undefined;
   #lastPush = 0;
@@ -373,7 +378,13 @@ export class LiveState {
     }
     const run = async () => {
       do {
+        // Pushes come at every lease write (every session's renewal among them): a list
+        // waits out listEveryMs from the last one's start, so that a store of 10,000
+        // leases renewed 20 times a second is listed once a second, not 20 times.
+        const wait = this.#lastList + this.#limits.listEveryMs - performance.now();
+        if (wait > 0 && !(await sleep(wait, this.#abort.signal, true))) return;
         this.#again = false;
+        this.#lastList = performance.now();
         await this.#readLeases();
       } while (this.#again && !this.#abort.signal.aborted);
     };

@@ -396,3 +396,41 @@ test("npm pack ships the page inside dist/, as built", () => {
   const built = readFileSync(join(root, "dist/service/page.js"), "utf8");
   assert.ok(built.includes("EventSource"), "dist/service/page.js holds the page");
 });
+
+test("pushes at every lease write: the leases are listed at most once per listEveryMs, however many come", async () => {
+  const store = new MemoryStore();
+  const leases = new Leases(store);
+  let lists = 0;
+  const list = store.leases.listLeases.bind(store.leases);
+  store.leases.listLeases = (prefix, signal) => {
+    lists++;
+    return list(prefix, signal);
+  };
+  const EVERY = 300;
+  const live = new LiveState(
+    {
+      worker: fakeWorker(),
+      settings,
+      health: new HealthJudge(settings),
+      store,
+      mask: (t) => t,
+    },
+    { listEveryMs: EVERY },
+  );
+  const state = (): Json => JSON.parse(live.json());
+  try {
+    await eventually(() => state().leases.items, "the first list");
+    const start = performance.now();
+    const before = lists;
+    for (let i = 0; i < 40; i++) {
+      await leases.claim(`job-${i}`, "alice", "30s"); // a push each
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await eventually(() => state().leases.items.length === 40, "every lease listed");
+    const most = Math.ceil((performance.now() - start) / EVERY) + 1;
+    assert.ok(lists - before <= most, `${lists - before} lists for 40 pushes; at most ${most}`);
+    assert.ok(lists - before < 40, "not one list per push");
+  } finally {
+    live.close();
+  }
+});
