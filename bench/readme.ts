@@ -29,7 +29,7 @@ export function readmeSection(r: BenchResults): string {
       `Every table, with latencies and method: [bench/results/bench.md](bench/results/bench.md); ` +
       `the raw figures: [bench/results/bench.json](bench/results/bench.json). ` +
       `\`npm run bench\` takes about ${minutes} minutes and starts its own servers; ` +
-      "`npm run bench -- --quick` takes under 3 minutes.",
+      "`npm run bench -- --quick` about 9 minutes (its `peers` part needs Debian's `redis-server`).",
   );
   out.push(
     "Operations per second, one in flight, through globalclock and through the raw driver sending the same statement in the same run (target: globalclock ≥ 0.9 × raw):",
