@@ -8,14 +8,12 @@
  * The cluster gets a short maxStep (its workers then step every 200 ms) so that short
  * leases are allowed and a run does not take long.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { openLeases } from "../src/leases/leases.js";
 import { later } from "../src/time.js";
 import { type Context, type HandoverStore, sharedUrl } from "./context.js";
 import { median } from "./measure.js";
-import { track } from "./processes.js";
+import { EventChild, type EventLine } from "./processes.js";
 import { startMongoDouble } from "./servers.js";
 
 const MAX_STEP_MS = 300;
@@ -66,41 +64,14 @@ export interface HandoverResult {
   tokensGrew: boolean;
 }
 
-interface Line {
-  event: string;
-  at: bigint;
-  token?: string;
-  deadline?: string;
-}
+type Line = EventLine;
 
-class Candidate {
+class Candidate extends EventChild {
   readonly holder: string;
-  readonly child: ChildProcess;
-  readonly lines: Line[] = [];
-  readonly exited: Promise<void>;
-  stderr = "";
 
   constructor(url: string, holder: string) {
+    super(CAMPAIGNER, [url, LEASE, holder, `${HANDOVER.durationMs}ms`, "--clock"]);
     this.holder = holder;
-    const args = ["--import", "tsx", CAMPAIGNER, url, LEASE, holder, `${HANDOVER.durationMs}ms`];
-    this.child = track(
-      spawn(process.execPath, [...args, "--clock"], { stdio: ["ignore", "pipe", "pipe"] }),
-    );
-    this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
-    this.child.stderr?.on("data", (d) => {
-      this.stderr += d;
-    });
-    createInterface({ input: this.child.stdout as NonNullable<ChildProcess["stdout"]> }).on(
-      "line",
-      (text) => {
-        const raw = JSON.parse(text) as Record<string, string>;
-        this.lines.push({ ...raw, event: raw.event ?? "", at: BigInt(raw.at ?? "0") });
-      },
-    );
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** Its last line that says where it stands. */

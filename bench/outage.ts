@@ -885,5 +885,3 @@ export function outageTable(rows: readonly OutageRow[]): string {
   ];
   return [lines.join("\n"), ...notes.filter((n) => n !== "")].join("\n\n");
 }
-
-export { outageChart } from "./outage-chart.js";

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { failoverChart } from "./chart.js";
-import { outageChart } from "./outage.js";
+import { outageChart } from "./outage-chart.js";
 import { README, readmeSection, writeReadme } from "./readme.js";
 import { type BenchResults, markdown } from "./report.js";
 

@@ -18,8 +18,6 @@
  *    5 s. For globalclock an updater (default settings) runs in this process meanwhile, as a
  *    `globalclock run` daemon would: a lease expires only as global time moves.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Etcd3 } from "etcd3";
 import { type Campaign, Leases, openStore, startUpdater } from "../src/index.js";
@@ -35,7 +33,7 @@ import {
   redlockOn,
   startRedis,
 } from "./peers-redis.js";
-import { track } from "./processes.js";
+import { EventChild, type EventLine } from "./processes.js";
 import { etcdVersion, skip, startEtcd } from "./servers.js";
 
 /** One side of one side-by-side measurement. */
@@ -293,39 +291,11 @@ async function redisOps(ctx: Context, redis: RedisServer): Promise<PeersOpsRow[]
   }
 }
 
-interface Line {
-  event: string;
-  at: bigint;
-  token?: string;
-}
+type Line = EventLine;
 
-class Child {
-  readonly child: ChildProcess;
-  readonly lines: Line[] = [];
-  readonly exited: Promise<void>;
-  stderr = "";
-
+class Child extends EventChild {
   constructor(args: string[]) {
-    this.child = track(
-      spawn(process.execPath, ["--import", "tsx", CHILD, ...args], {
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
-    );
-    this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
-    this.child.stderr?.on("data", (d) => {
-      this.stderr += d;
-    });
-    createInterface({ input: this.child.stdout as NonNullable<ChildProcess["stdout"]> }).on(
-      "line",
-      (text) => {
-        const raw = JSON.parse(text) as Record<string, string>;
-        this.lines.push({ ...raw, event: raw.event ?? "", at: BigInt(raw.at ?? "0") });
-      },
-    );
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    super(CHILD, args);
   }
 
   async line(event: string, timeoutMs: number): Promise<Line> {
