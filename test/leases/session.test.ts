@@ -32,6 +32,22 @@ function setup() {
   return { clock, store, leases, rival, setTime };
 }
 
+/** Every lease read on `store` fails, as with the store down, until end(). */
+function storeDown(store: MemoryStore): { end(): void } {
+  const seam = store.leases;
+  const readLease = seam.readLease.bind(seam);
+  let down = true;
+  seam.readLease = (name, signal) =>
+    down
+      ? Promise.reject(new StoreError("memory", "readLease", "injected: the store is down"))
+      : readLease(name, signal);
+  return {
+    end: () => {
+      down = false;
+    },
+  };
+}
+
 describe("sessions: renewals", () => {
   test("renewals run by themselves, one write each, whatever the number of leases held", async () => {
     const { clock, store, leases } = setup();
@@ -66,20 +82,14 @@ describe("sessions: renewals", () => {
     });
     const held = [await session.claim("o/1"), await session.claim("o/2")];
     const first = session.signal;
-    const seam = store.leases;
-    const readLease = seam.readLease.bind(seam);
-    let down = true;
-    seam.readLease = (name, signal) =>
-      down
-        ? Promise.reject(new StoreError("memory", "readLease", "injected: the store is down"))
-        : readLease(name, signal);
+    const outage = storeDown(store);
     // Three sessions' worth of the holder's time with the store down; no updater runs either,
     // so global time stands still.
     await clock.run(27_000, 50);
     assert.ok(first.aborted, "the deadline passed: the holder stopped");
     assert.ok(held.every((l) => !l.held && l.signal.aborted));
     await assert.rejects(session.claim("o/3"), LeaseLostError);
-    down = false;
+    outage.end();
     await assert.rejects(rival.claim("o/1", "bob", "9s"), LeaseHeldError, "nothing expired");
     await clock.run(3_000, 50); // the next retry finds the store back
     assert.equal(session.resumes, 1);
@@ -242,18 +252,12 @@ describe("sessions: campaigns through one session", () => {
     const campaign = session.campaign("lead");
     const first = await until(campaign, (s) => s.role === "leader");
     if (first.role !== "leader") throw new Error("not a leader");
-    const seam = store.leases;
-    const readLease = seam.readLease.bind(seam);
-    let down = true;
-    seam.readLease = (name, signal) =>
-      down
-        ? Promise.reject(new StoreError("memory", "readLease", "injected: the store is down"))
-        : readLease(name, signal);
+    const outage = storeDown(store);
     await clock.run(12_000, 50);
     assert.ok(first.lease.signal.aborted, "demoted at the deadline");
     const demoted = campaign.state;
     assert.equal(demoted.role, "follower");
-    down = false;
+    outage.end();
     await clock.run(12_000, 50);
     const again = campaign.state;
     assert.ok(again.role === "leader", `now ${again.role}`);
