@@ -24,3 +24,11 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined):
     );
   });
 }
+
+/** Resolves once `signal` aborts (at once if it already has). */
+export function whenAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
+}

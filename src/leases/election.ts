@@ -1,3 +1,4 @@
+import { whenAborted } from "../abort.js";
 import { type DurationInput, toNanoseconds } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { latestValues } from "../push.js";
@@ -245,7 +246,7 @@ export class Campaign<L extends HeldLease = Lease> implements AsyncIterable<Elec
         throw session.lost ?? err;
       }
       this.#set({ role: "leader", lease: lease as L });
-      await aborted(AbortSignal.any([lease.signal, stop]));
+      await whenAborted(AbortSignal.any([lease.signal, stop]));
       if (stop.aborted) {
         await lease.release().catch(() => {}); // so that a successor takes over at once
         break;
@@ -273,12 +274,4 @@ export class Campaign<L extends HeldLease = Lease> implements AsyncIterable<Elec
     this.#state = Object.freeze(state);
     for (const listener of this.#listeners) listener(this.#state);
   }
-}
-
-/** Resolves once `signal` aborts. */
-function aborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) =>
-    signal.addEventListener("abort", () => resolve(), { once: true }),
-  );
 }

@@ -139,10 +139,10 @@ export class Leases {
       clock: this.clock,
       claim: async (name, holder, ttl, signal) =>
         new Lease(this.#owner, await this.#claim(name, holder, ttl, signal)),
-      extend: async (grant, ttl, signal) =>
+      extend: async (lease, ttl, signal) =>
         new Lease(
           this.#owner,
-          await this.#extend(grant.name, grant.holder, grant.token, ttl, signal),
+          await this.#extend(lease.name, lease.holder, lease.token, ttl, signal),
         ),
       claimThrough: (name, session, signal) =>
         this.#write(name, session, "claim", signal, (snap) =>
@@ -419,24 +419,21 @@ export class Leases {
     this.#checkOpen();
     for (let attempt = 1; ; attempt++) {
       const t0 = this.clock.now(); // before anything is read
-      const read = await this.#leases.readLease(name, signal);
-      const holder = read.lease?.holder;
-      const through = holder && holder !== self && isSessionName(holder) ? holder : undefined;
-      const other = through && (await this.#leases.readLease(through, signal));
-      const end = other && other.time !== undefined && ended(other.lease, other.time);
+      const read = await readResolved(this.#leases, name, signal, self);
+      const end = read.sessionTime !== undefined && ended(read.session, read.sessionTime);
       if (read.time === undefined) {
         await clockOrNew(this.#store, operation, signal);
       } else if (read.maxStep === undefined) {
         await this.#leases.ensureMaxStep(this.#defaultMaxStep, signal);
       } else if (end) {
-        await this.#leases.writeLease(end, other.lease?.version, signal);
+        await this.#leases.writeLease(end, read.session?.version, signal);
       } else {
         const snap: Snapshot = {
           t0,
           time: read.time,
           maxStep: read.maxStep,
           lease: read.lease,
-          session: other ? other.lease : undefined,
+          session: read.session,
         };
         const decision = decide(snap);
         if (decision === undefined) return undefined as T;

@@ -20,8 +20,8 @@ export interface SessionOwner {
   readonly clock: WorkerClock;
   /** Claims the session's own record. */
   claim(name: string, holder: string, ttl: bigint, signal?: AbortSignal): Promise<Lease>;
-  /** Renews the session's record from a grant of it, whatever its deadline: a new Lease. */
-  extend(grant: Grant, ttl: bigint, signal?: AbortSignal): Promise<Lease>;
+  /** Renews the session's record held as `lease`, whatever its deadline: a new Lease. */
+  extend(lease: Lease, ttl: bigint, signal?: AbortSignal): Promise<Lease>;
   /** Claims lease `name` through session record `session`. */
   claimThrough(name: string, session: string, signal?: AbortSignal): Promise<Grant>;
   /** Releases record `name` held by `holder` with `token`. */
@@ -81,6 +81,9 @@ export class Session {
   #resumes = 0;
   #lost: LeaseLostError | undefined;
   readonly #running: Promise<void>;
+  /** The stand-by updater worker, where keepTime. */
+  #worker: Promise<UpdaterWorker> | undefined;
+  #closing: Promise<void> | undefined;
 
   /** Claims the session's record and starts renewing it. */
   static async open(
@@ -107,9 +110,6 @@ export class Session {
     if (options.keepTime) session.#worker = owner.keepTime(session.#end.signal);
     return session;
   }
-
-  /** The stand-by updater worker, where keepTime. */
-  #worker: Promise<UpdaterWorker> | undefined;
 
   private constructor(
     owner: SessionOwner,
@@ -201,7 +201,7 @@ export class Session {
     this.#checkOpen();
     try {
       if (this.#lease.held) await this.#lease.extend(this.#schedule.duration, signal);
-      else this.#resumed(await this.#owner.extend(this.#grant(), this.#schedule.duration, signal));
+      else await this.#resume(signal);
     } catch (err) {
       if (err instanceof LeaseLostError && !this.#lease.signal.aborted) this.#lose(err);
       throw err;
@@ -224,7 +224,6 @@ export class Session {
     })();
     return this.#closing;
   }
-  #closing: Promise<void> | undefined;
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
@@ -237,8 +236,9 @@ export class Session {
     }
   }
 
-  /** A renewal after the deadline found the session standing: a new lease, a new signal. */
-  #resumed(lease: Lease): void {
+  /** A renewal after the deadline: where it finds the session standing, a new lease and signal. */
+  async #resume(signal: AbortSignal | undefined): Promise<void> {
+    const lease = await this.#owner.extend(this.#lease, this.#schedule.duration, signal);
     if (this.#end.signal.aborted) return;
     this.#lease = lease;
     this.#signal = AbortSignal.any([lease.signal, this.#end.signal]);
@@ -269,9 +269,8 @@ export class Session {
       if (!this.#lease.signal.aborted) return this.#lose(lost);
       for (let failures = 0; ; ) {
         try {
-          if (this.#lease.signal.aborted) {
-            this.#resumed(await this.#owner.extend(this.#grant(), this.#schedule.duration, end));
-          }
+          // renew() may have resumed it meanwhile
+          if (this.#lease.signal.aborted) await this.#resume(end);
           if (end.aborted) return;
           break;
         } catch (err) {
@@ -287,21 +286,6 @@ export class Session {
         }
       }
     }
-  }
-
-  /** What a renewal needs of the current grant. */
-  #grant(): Grant {
-    const l = this.#lease;
-    return {
-      name: l.name,
-      holder: l.holder,
-      token: l.token,
-      start: l.start,
-      expiry: l.expiry,
-      maxStep: l.maxStep,
-      time: 0n,
-      t0: 0n,
-    };
   }
 
   #lose(err: LeaseLostError): void {

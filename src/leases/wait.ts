@@ -7,22 +7,28 @@ import { isFree, isSessionName, type LeaseInfo, leaseInfo } from "./info.js";
 export type ResolvedRead = LeaseContext & {
   readonly lease: LeaseRecord | undefined;
   readonly session: LeaseRecord | undefined;
+  /** The stored time read with the session's record; undefined where none was read. */
+  readonly sessionTime: bigint | undefined;
 };
 
 /**
  * Lease `name` with the clock, and the record of the session it is held through, where it
  * is: read after the lease, in a second read (a session seen alive then was alive when the
- * lease was read).
+ * lease was read). A lease held through session `self` (the caller's own) needs none.
  */
 export async function readResolved(
   leases: LeaseStore,
   name: string,
   signal: AbortSignal | undefined,
+  self?: string,
 ): Promise<ResolvedRead> {
   const read = await leases.readLease(name, signal);
   const holder = read.lease?.holder;
-  if (!holder || !isSessionName(holder)) return { ...read, session: undefined };
-  return { ...read, session: (await leases.readLease(holder, signal)).lease };
+  if (!holder || holder === self || !isSessionName(holder)) {
+    return { ...read, session: undefined, sessionTime: undefined };
+  }
+  const session = await leases.readLease(holder, signal);
+  return { ...read, session: session.lease, sessionTime: session.time };
 }
 
 /**
